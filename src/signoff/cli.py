@@ -1,0 +1,283 @@
+"""The ``signoff`` command: run the service, and act on approvals from a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pendulum
+from rich.console import Console
+from rich.table import Table
+
+from signoff.client import ApprovalsClient, SignoffError
+from signoff.client.errors import APIError
+from signoff.models import Approval, ApprovalStatus
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
+STATUS_STYLE = {"PENDING": "yellow", "APPROVED": "green", "REJECTED": "red"}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signoff")
+def main() -> None:
+    """signoff: human sign-off for data pipelines, and webhooks as code."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="SIGNOFF_HOST")
+@click.option("--port", default=8000, show_default=True, type=int, envvar="SIGNOFF_PORT")
+@click.option(
+    "--database-url",
+    default="sqlite:///signoff.db",
+    show_default=True,
+    envvar="SIGNOFF_DATABASE_URL",
+    help="sqlite:///file.db, or postgresql://user@host/db for PostgreSQL.",
+)
+@click.option(
+    "--api-key", "api_keys", multiple=True, envvar="SIGNOFF_API_KEY",
+    help="Key clients send as x-api-key or Authorization: Bearer (repeatable).",
+)  # fmt: skip
+@click.option(
+    "--reviewer-token", "reviewer_tokens", multiple=True, envvar="SIGNOFF_REVIEWER_TOKEN",
+    help="Token reviewers send as Authorization: Bearer; NAME=TOKEN names the reviewer.",
+)  # fmt: skip
+@click.option("--public-url", envvar="SIGNOFF_PUBLIC_URL", help="Base of reviewUrl links.")
+@click.option(
+    "--default-expiry", default=86400, show_default=True, type=click.IntRange(min=1),
+    envvar="SIGNOFF_DEFAULT_EXPIRY", help="Seconds before an undecided approval expires.",
+)  # fmt: skip
+@click.option("--signing-secret", envvar="SIGNOFF_SIGNING_SECRET", help="Callback HMAC key.")
+@click.option(
+    "--outbound-allow", multiple=True, envvar="SIGNOFF_OUTBOUND_ALLOW",
+    help="Private network callbacks may reach anyway, e.g. 127.0.0.0/8 (repeatable).",
+)  # fmt: skip
+@click.option(
+    "--delivery-backoff", default=2.0, show_default=True, type=click.FloatRange(min=0.01),
+    envvar="SIGNOFF_DELIVERY_BACKOFF", help="First retry delay of a failed callback (seconds).",
+)  # fmt: skip
+def serve(
+    host: str,
+    port: int,
+    database_url: str,
+    api_keys: tuple[str, ...],
+    reviewer_tokens: tuple[str, ...],
+    public_url: str | None,
+    default_expiry: int,
+    signing_secret: str | None,
+    outbound_allow: tuple[str, ...],
+    delivery_backoff: float,
+) -> None:
+    """Run the embedded approvals service."""
+    try:
+        from signoff.server.app import serve as run
+        from signoff.server.config import Settings, parse_networks
+        from signoff.server.store.db import async_url
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the service needs the server extra: pip install 'signoff[server]' ({exc})"
+        ) from None
+    try:
+        async_url(database_url)
+        networks = parse_networks(list(outbound_allow))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    run(
+        Settings(
+            host=host,
+            port=port,
+            database_url=database_url,
+            api_keys=list(api_keys),
+            reviewer_tokens=list(reviewer_tokens),
+            public_url=public_url,
+            default_expiry_seconds=default_expiry,
+            signing_secret=signing_secret,
+            outbound_allow=networks,
+            delivery_backoff_base=delivery_backoff,
+        )
+    )
+
+
+def connection_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "--url", default="http://127.0.0.1:8000", show_default=True,
+                envvar="SIGNOFF_URL", help="The approvals service.",
+            ),  # fmt: skip
+            click.option("--api-key", envvar="SIGNOFF_API_KEY", help="API key (to read)."),
+            click.option(
+                "--reviewer-token", envvar="SIGNOFF_REVIEWER_TOKEN", help="Reviewer token (to decide)."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@contextmanager
+def client_for(url: str, api_key: str | None, reviewer_token: str | None) -> Iterator[ApprovalsClient]:
+    """A client whose errors become one readable line and exit code 1."""
+    try:
+        with ApprovalsClient(url, api_key=api_key, reviewer_token=reviewer_token) as client:
+            yield client
+    except APIError as exc:
+        err.print(f"[red]error[/]: {exc.error} (HTTP {exc.status_code})")
+        sys.exit(1)
+    except SignoffError as exc:
+        err.print(f"[red]error[/]: {exc}")
+        sys.exit(1)
+
+
+@main.group()
+def approvals() -> None:
+    """List, show and decide approvals on any signoff-compatible server."""
+
+
+def _age(moment: Any) -> str:
+    return str(pendulum.instance(moment).diff_for_humans()) if moment else "-"
+
+
+@approvals.command("list")
+@connection_options
+@click.option(
+    "--status", type=click.Choice([s.value for s in ApprovalStatus], case_sensitive=False)
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_command(
+    url: str, api_key: str | None, reviewer_token: str | None, status: str | None,
+    limit: int, as_json: bool,
+) -> None:  # fmt: skip
+    """Approvals, newest first."""
+    with client_for(url, api_key, reviewer_token) as client:
+        page = client.list(ApprovalStatus(status.upper()) if status else None, limit=limit)
+    if as_json:
+        click.echo(json.dumps([a.to_wire() for a in page.data], indent=2))
+        return
+    table = Table("id", "status", "risk", "action", "summary", "created", "expires")
+    for a in page.data:
+        table.add_row(
+            a.id,
+            f"[{STATUS_STYLE[a.status.value]}]{a.status.value}[/]",
+            f"[{RISK_STYLE[a.risk_level.value]}]{a.risk_level.value}[/]",
+            a.action,
+            a.summary,
+            _age(a.created_at),
+            _age(a.expires_at) if not a.is_decided else "-",
+        )
+    out.print(table)
+    if not page.data:
+        out.print("no approvals")
+
+
+def show_approval(approval: Approval) -> None:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    rows: list[tuple[str, Any]] = [
+        ("id", approval.id),
+        ("status", f"[{STATUS_STYLE[approval.status.value]}]{approval.status.value}[/]"),
+        ("action", approval.action),
+        ("summary", approval.summary),
+        ("risk", f"[{RISK_STYLE[approval.risk_level.value]}]{approval.risk_level.value}[/]"),
+        ("justification", approval.justification),
+        ("review url", approval.review_url),
+        ("created", approval.created_at.isoformat()),
+        ("expires", approval.expires_at.isoformat() if approval.expires_at else None),
+        ("decided by", approval.decided_by),
+        ("decided at", approval.decided_at.isoformat() if approval.decided_at else None),
+        ("reason", approval.decision_reason_code.value if approval.decision_reason_code else None),
+        ("note", approval.decision_note),
+    ]
+    for name, value in rows:
+        if value is not None:
+            table.add_row(name, str(value))
+    out.print(table)
+    out.print("[bold]details[/]")
+    out.print_json(data=approval.details)
+    if approval.modified_details is not None:
+        out.print("[bold]modified details[/]")
+        out.print_json(data=approval.modified_details)
+
+
+@approvals.command("show")
+@connection_options
+@click.argument("approval_id")
+@click.option("--json", "as_json", is_flag=True)
+def show_command(
+    url: str, api_key: str | None, reviewer_token: str | None, approval_id: str, as_json: bool
+) -> None:
+    """One approval with its details."""
+    with client_for(url, api_key, reviewer_token) as client:
+        approval = client.get(approval_id)
+    if as_json:
+        click.echo(json.dumps(approval.to_wire(), indent=2))
+    else:
+        show_approval(approval)
+
+
+def _load_details(details: str | None, details_file: Path | None) -> dict[str, Any] | None:
+    if details is not None and details_file is not None:
+        raise click.UsageError("give --details or --details-file, not both")
+    raw = details if details is not None else (details_file.read_text() if details_file else None)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--details") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--details")
+    return value
+
+
+@approvals.command("approve")
+@connection_options
+@click.argument("approval_id")
+@click.option("--note", help="Why, for the audit trail.")
+@click.option("--details", help="Edited details as a JSON object (replaces the original).")
+@click.option("--details-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def approve_command(
+    url: str, api_key: str | None, reviewer_token: str | None, approval_id: str,
+    note: str | None, details: str | None, details_file: Path | None,
+) -> None:  # fmt: skip
+    """Approve, optionally with edited details (needs a reviewer token)."""
+    modified = _load_details(details, details_file)
+    with client_for(url, api_key, reviewer_token) as client:
+        approval = client.approve(approval_id, modified_details=modified, note=note)
+    out.print(f"[green]approved[/] {approval.id} as {approval.decided_by}")
+
+
+@approvals.command("reject")
+@connection_options
+@click.argument("approval_id")
+@click.option("--note", help="Why, shown to whoever asked.")
+def reject_command(
+    url: str, api_key: str | None, reviewer_token: str | None, approval_id: str, note: str | None
+) -> None:
+    """Reject (needs a reviewer token)."""
+    with client_for(url, api_key, reviewer_token) as client:
+        approval = client.reject(approval_id, note=note)
+    out.print(f"[red]rejected[/] {approval.id} as {approval.decided_by}")
+
+
+@main.command()
+@click.option("--port", default=0, type=int, help="Port for the demo service (0: any free one).")
+def demo(port: int) -> None:
+    """Start a throw-away service and walk one approval from request to result."""
+    from signoff.demo import run_demo
+
+    sys.exit(run_demo(port))
+
+
+if __name__ == "__main__":
+    main()

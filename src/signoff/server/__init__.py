@@ -1,0 +1,1 @@
+"""The embedded service behind ``signoff serve`` (install ``signoff[server]``)."""

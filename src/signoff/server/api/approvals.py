@@ -1,0 +1,187 @@
+"""The approvals API of seed 000, with signoff's long-poll and reviewer extensions."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+
+from signoff.models import (
+    LONG_POLL_HEADER,
+    MAX_LONG_POLL_MS,
+    Approval,
+    ApprovalCreated,
+    ApprovalList,
+    ApprovalRequest,
+    ApprovalStatus,
+    CallbackDelivery,
+    DecisionReason,
+    DecisionRequest,
+    WaitRequest,
+    WaitResult,
+)
+from signoff.server.api._common import body_hash, errors, wait_for
+from signoff.server.auth import AnyCaller, ApiCaller, ReviewerCaller
+from signoff.server.services import Services, get_services
+from signoff.server.store.approvals import AlreadyDecided, Decision, IdempotencyConflict
+from signoff.server.store.credentials import Principal
+
+router = APIRouter(prefix="/api/approvals", tags=["approvals"])
+ServicesDep = Annotated[Services, Depends(get_services)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+async def submit(
+    services: Services, body: ApprovalRequest, who: Principal, idempotency_key: str | None
+) -> tuple[Approval, bool]:
+    """Create an approval; an idempotency key replays the first answer (409 if the body differs)."""
+    scoped_key = f"{who.name}:{idempotency_key}" if idempotency_key else None
+    try:
+        return await services.approvals.create(
+            body,
+            created_by=who.name,
+            idempotency_key=scoped_key,
+            request_hash=body_hash(body.model_dump(mode="json")) if scoped_key else None,
+        )
+    except IdempotencyConflict:
+        raise HTTPException(
+            409, "Idempotency-Key was already used with a different request body"
+        ) from None
+
+
+async def load(services: Services, approval_id: str) -> Approval:
+    approval = await services.approvals.get(approval_id)
+    if approval is None:
+        raise HTTPException(404, f"no approval with id {approval_id!r}")
+    return approval
+
+
+def seconds_left(approval: Approval, wait_ms: int) -> float:
+    """How long a long-poll may hold: the asked wait, the cap, and the approval's expiry."""
+    wait = min(wait_ms, MAX_LONG_POLL_MS) / 1000
+    if approval.expires_at is not None:
+        until_expiry = (approval.expires_at - datetime.now(timezone.utc)).total_seconds()
+        wait = min(wait, max(0.0, until_expiry) + 0.05)
+    return wait
+
+
+@router.post(
+    "/request",
+    status_code=201,
+    response_model=ApprovalCreated,
+    responses=errors(400, 401, 403, 409, 413, 422),
+)
+async def request_approval(
+    body: ApprovalRequest,
+    who: ApiCaller,
+    services: ServicesDep,
+    idempotency_key: IdempotencyKey = None,
+) -> ApprovalCreated:
+    """Submit an approval. The answer is ``{"id": "req_…", "status": "PENDING"}``."""
+    approval, _ = await submit(services, body, who, idempotency_key)
+    return ApprovalCreated(id=approval.id, status=approval.status)
+
+
+@router.get("", response_model=ApprovalList, responses=errors(401, 422))
+async def list_approvals(
+    _who: AnyCaller,
+    services: ServicesDep,
+    status: ApprovalStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> ApprovalList:
+    """Newest first; follow ``nextCursor`` for more."""
+    try:
+        items, next_cursor = await services.approvals.list(status, limit, cursor)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return ApprovalList(data=items, next_cursor=next_cursor)
+
+
+@router.post("/wait", response_model=WaitResult, responses=errors(401, 404, 422))
+async def wait_for_any(body: WaitRequest, _who: AnyCaller, services: ServicesDep) -> WaitResult:
+    """Answer as soon as any of ``ids`` is decided (or ``maxWaitMs`` passes).
+
+    One connection waits on thousands of approvals: what an Airflow triggerer or a
+    Prefect worker holds instead of one poll per approval.
+    """
+    ids = list(dict.fromkeys(body.ids))
+    with services.hub.watch(ids) as event:
+        found = await services.approvals.get_many(ids)
+        missing = set(ids) - {approval.id for approval in found}
+        if missing:
+            raise HTTPException(404, f"no approval with id {sorted(missing)[0]!r}")
+        if not any(approval.is_decided for approval in found):
+            await wait_for(event, min(body.max_wait_ms, MAX_LONG_POLL_MS) / 1000)
+            found = await services.approvals.get_many(ids)
+    decided = [approval for approval in found if approval.is_decided]
+    pending = [approval.id for approval in found if not approval.is_decided]
+    return WaitResult(decided=decided, pending=pending)
+
+
+@router.get("/{approval_id}", response_model=Approval, responses=errors(401, 404, 422))
+async def get_approval(
+    approval_id: str,
+    _who: AnyCaller,
+    services: ServicesDep,
+    response: Response,
+    wait_ms: Annotated[int, Query(alias="waitMs", ge=0)] = 0,
+) -> Approval:
+    """Read an approval. ``?waitMs=N`` holds the answer until it is decided or N ms pass."""
+    approval = await load(services, approval_id)
+    if wait_ms > 0:
+        response.headers[LONG_POLL_HEADER] = str(MAX_LONG_POLL_MS)
+        if not approval.is_decided:
+            with services.hub.watch([approval_id]) as event:
+                approval = await load(services, approval_id)  # decided while subscribing?
+                if not approval.is_decided:
+                    await wait_for(event, seconds_left(approval, wait_ms))
+                    approval = await load(services, approval_id)
+    return approval
+
+
+@router.post(
+    "/{approval_id}/decision",
+    response_model=Approval,
+    responses=errors(400, 401, 403, 404, 409, 422),
+)
+async def decide(
+    approval_id: str, body: DecisionRequest, who: ReviewerCaller, services: ServicesDep
+) -> Approval:
+    """A reviewer approves (optionally with edited details) or rejects, once."""
+    approved = body.decision == "approve"
+    decision = Decision(
+        status=ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED,
+        reason=DecisionReason.REVIEWER,
+        decided_by=who.name,
+        note=body.note,
+        modified_details=body.modified_details if approved else None,
+    )
+    current = await load(services, approval_id)  # also expires it if its time is up
+    if current.is_decided:
+        raise HTTPException(409, f"approval {approval_id} is already {current.status.value}")
+    try:
+        approval = await services.approvals.decide(approval_id, decision)
+    except AlreadyDecided as exc:
+        raise HTTPException(
+            409, f"approval {approval_id} is already {exc.approval.status.value}"
+        ) from None
+    except LookupError:
+        raise HTTPException(404, f"no approval with id {approval_id!r}") from None
+    services.hub.publish(approval_id)
+    services.worker.kick()
+    return approval
+
+
+@router.get(
+    "/{approval_id}/callbacks",
+    response_model=dict[str, list[CallbackDelivery]],
+    responses=errors(401, 404),
+)
+async def callbacks(
+    approval_id: str, _who: AnyCaller, services: ServicesDep
+) -> dict[str, list[CallbackDelivery]]:
+    """The callback of an approval and every attempt made to deliver it."""
+    await load(services, approval_id)
+    return {"data": await services.outbox.for_subject(approval_id)}

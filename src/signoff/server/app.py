@@ -1,0 +1,137 @@
+"""The embedded service: ``create_app(settings)`` wires stores, workers and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from signoff import __version__
+from signoff.server import errors
+from signoff.server.api import approvals, inbound
+from signoff.server.config import Settings
+from signoff.server.delivery.worker import DeliveryWorker
+from signoff.server.hub import DecisionHub, PostgresListener
+from signoff.server.services import Services
+from signoff.server.store.approvals import NOTIFY_CHANNEL, ApprovalStore
+from signoff.server.store.credentials import load_keyring, signing_secret
+from signoff.server.store.db import async_url, asyncpg_dsn, create_engine, migrate
+from signoff.server.store.outbox import OutboxStore
+
+log = logging.getLogger("signoff.server")
+
+
+def announce(lines: list[str]) -> None:
+    """Printed once, on the start that created them: the only time a secret is shown."""
+    for line in lines:
+        print(line, flush=True)  # noqa: T201
+
+
+async def sweep_expired(services: Services) -> None:
+    while True:
+        try:
+            for approval in await services.approvals.expire_due():
+                services.hub.publish(approval.id)
+                services.worker.kick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("expiry sweep failed; retrying")
+        await asyncio.sleep(services.settings.sweep_interval)
+
+
+async def start(settings: Settings, engine: AsyncEngine) -> Services:
+    await migrate(engine)
+    keyring, made = await load_keyring(
+        engine, api_keys=settings.api_keys, reviewer_tokens=settings.reviewer_tokens
+    )
+    secret, secret_made = await signing_secret(engine, settings.signing_secret)
+    lines = []
+    if made.api_key:
+        lines.append(f"signoff: created API key (shown once): {made.api_key}")
+    if made.reviewer_token:
+        lines.append(f"signoff: created reviewer token (shown once): {made.reviewer_token}")
+    if secret_made:
+        lines.append(f"signoff: created callback signing secret (shown once): {secret}")
+    announce(lines)
+    outbox = OutboxStore(engine)
+    return Services(
+        settings=settings,
+        approvals=ApprovalStore(
+            engine, base_url=settings.base_url, default_expiry=settings.default_expiry_seconds
+        ),
+        outbox=outbox,
+        keyring=keyring,
+        hub=DecisionHub(),
+        worker=DeliveryWorker(outbox, settings, secret),
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = create_engine(settings.database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await start(settings, engine)
+        app.state.services = services
+        tasks = [
+            asyncio.create_task(services.worker.run(), name="delivery"),
+            asyncio.create_task(sweep_expired(services), name="expiry"),
+        ]
+        if engine.dialect.name == "postgresql":
+            listener = PostgresListener(
+                asyncpg_dsn(async_url(settings.database_url)), NOTIFY_CHANNEL, services.hub
+            )
+            tasks.append(asyncio.create_task(listener.run(), name="listen"))
+            await asyncio.wait_for(listener.ready.wait(), timeout=30)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.worker.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="signoff",
+        version=__version__,
+        summary="Approvals for data pipelines and webhook management, self-hosted.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    app.include_router(approvals.router)
+    app.include_router(inbound.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        """200 when the service can reach its database, 503 when it cannot."""
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"error": f"database unavailable: {exc}"}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    return app
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )

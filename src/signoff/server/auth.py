@@ -1,0 +1,50 @@
+"""Who may call what: API keys submit and read, reviewer tokens decide."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from signoff.server.services import Services, get_services
+from signoff.server.store.credentials import Principal
+
+
+def presented_key(request: Request) -> str | None:
+    """``x-api-key``, ``Authorization: Bearer KEY``, or a bare ``Authorization: KEY``."""
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        return None
+    scheme, _, rest = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and rest:
+        return rest.strip()
+    return authorization.strip()
+
+
+def principal(
+    request: Request, services: Annotated[Services, Depends(get_services)]
+) -> Principal:
+    found = services.keyring.identify(presented_key(request))
+    if found is None:
+        raise HTTPException(401, "missing or invalid API key or reviewer token")
+    return found
+
+
+def api_key(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    if who.kind != "api":
+        raise HTTPException(403, "this call needs an API key, not a reviewer token")
+    return who
+
+
+def reviewer(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    if who.kind != "reviewer":
+        raise HTTPException(403, "only a reviewer token can decide; an API key cannot")
+    return who
+
+
+AnyCaller = Annotated[Principal, Depends(principal)]
+ApiCaller = Annotated[Principal, Depends(api_key)]
+ReviewerCaller = Annotated[Principal, Depends(reviewer)]

@@ -1,0 +1,52 @@
+"""Settings of ``signoff serve``; every option is also ``SIGNOFF_<NAME>`` in the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite:///signoff.db"
+    api_keys: list[str] = field(default_factory=list)
+    reviewer_tokens: list[str] = field(default_factory=list)
+    public_url: str | None = None
+    """Base of the ``reviewUrl`` links; defaults to ``http://host:port``."""
+    default_expiry_seconds: int = 24 * 3600
+    signing_secret: str | None = None
+    """Key of the ``X-Signoff-Signature`` on callbacks; generated and stored when unset."""
+    outbound_allow: list[IPNetwork] = field(default_factory=list)
+    """Private networks that callbacks and deliveries may reach anyway (e.g. 127.0.0.0/8)."""
+    max_body_bytes: int = 1024 * 1024
+    delivery_backoff_base: float = 2.0
+    delivery_backoff_cap: float = 3600.0
+    delivery_max_attempts: int = 12
+    delivery_timeout: float = 10.0
+    sweep_interval: float = 1.0
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def parse_networks(values: list[str]) -> list[IPNetwork]:
+    """``127.0.0.0/8,10.1.2.3`` -> networks; raises ``ValueError`` naming the bad one."""
+    networks: list[IPNetwork] = []
+    for value in values:
+        for item in value.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"not an IP address or network: {item!r}") from None
+    return networks

@@ -1,0 +1,29 @@
+"""Everything a request handler needs, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from signoff.server.config import Settings
+from signoff.server.delivery.worker import DeliveryWorker
+from signoff.server.hub import DecisionHub
+from signoff.server.store.approvals import ApprovalStore
+from signoff.server.store.credentials import Keyring
+from signoff.server.store.outbox import OutboxStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    approvals: ApprovalStore
+    outbox: OutboxStore
+    keyring: Keyring
+    hub: DecisionHub
+    worker: DeliveryWorker
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services

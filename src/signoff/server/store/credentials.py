@@ -1,0 +1,124 @@
+"""API keys and reviewer tokens, kept only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from signoff.server.ids import new_id
+from signoff.server.store.tables import credentials
+from signoff.server.store.tables import secrets as secrets_table
+
+Kind = Literal["api", "reviewer"]
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an API key (a pipeline) or a reviewer token (a person)."""
+
+    kind: Kind
+    name: str
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    hash: str
+    principal: Principal
+
+
+def parse_configured(value: str, kind: Kind, index: int) -> tuple[str, str]:
+    """``--reviewer-token alice=TOKEN`` names the reviewer; a bare token gets a number."""
+    name, sep, key = value.partition("=")
+    if sep and name and key and "=" not in name:
+        return name, key
+    return f"{kind}-{index + 1}", value
+
+
+class Keyring:
+    """Checks presented keys against the hashes, comparing in constant time."""
+
+    def __init__(self, entries: list[KeyEntry]) -> None:
+        self.entries = entries
+
+    def identify(self, presented: str | None) -> Principal | None:
+        if not presented:
+            return None
+        digest = key_hash(presented)
+        found: Principal | None = None
+        for entry in self.entries:  # no early exit: the time taken does not tell which key
+            if hmac.compare_digest(entry.hash, digest):
+                found = entry.principal
+        return found
+
+
+@dataclass(frozen=True)
+class Generated:
+    api_key: str | None
+    reviewer_token: str | None
+    signing_secret: str | None
+
+
+async def load_keyring(
+    engine: AsyncEngine, *, api_keys: list[str], reviewer_tokens: list[str]
+) -> tuple[Keyring, Generated]:
+    """Configured keys win for their kind; otherwise stored ones, created on first start."""
+    entries: list[KeyEntry] = []
+    made: dict[Kind, str | None] = {"api": None, "reviewer": None}
+    for kind, configured in (("api", api_keys), ("reviewer", reviewer_tokens)):
+        kind_: Kind = "api" if kind == "api" else "reviewer"
+        if configured:
+            for index, value in enumerate(configured):
+                name, key = parse_configured(value, kind_, index)
+                entries.append(KeyEntry(key_hash(key), Principal(kind_, name)))
+            continue
+        async with engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(credentials.c.name, credentials.c.key_hash)
+                    .where(credentials.c.kind == kind_)
+                    .where(credentials.c.revoked_at.is_(None))
+                )
+            ).all()
+            if not rows:
+                prefix = "so_live_" if kind_ == "api" else "so_rev_"
+                key = prefix + secrets.token_urlsafe(24)
+                name = "default" if kind_ == "api" else "reviewer"
+                await conn.execute(
+                    credentials.insert().values(
+                        id=new_id("key"),
+                        kind=kind_,
+                        name=name,
+                        key_hash=key_hash(key),
+                        created_at=datetime.now(timezone.utc),
+                    )
+                )
+                made[kind_] = key
+                rows = [(name, key_hash(key))]  # type: ignore[list-item]
+        entries.extend(KeyEntry(digest, Principal(kind_, name)) for name, digest in rows)
+    return Keyring(entries), Generated(made["api"], made["reviewer"], None)
+
+
+async def signing_secret(engine: AsyncEngine, configured: str | None) -> tuple[str, bool]:
+    """The callback signing secret: configured, stored, or made now (``True``: just made)."""
+    if configured:
+        return configured, False
+    async with engine.begin() as conn:
+        stored = await conn.scalar(
+            select(secrets_table.c.value).where(secrets_table.c.name == "signing_secret")
+        )
+        if stored:
+            return str(stored), False
+        value = "whsec_" + secrets.token_urlsafe(32)
+        await conn.execute(secrets_table.insert().values(name="signing_secret", value=value))
+        return value, True

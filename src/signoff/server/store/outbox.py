@@ -1,0 +1,195 @@
+"""The durable outbox: callbacks (and later webhook deliveries) waiting to be sent.
+
+A row is written in the same transaction as what caused it, so a crash can delay a
+delivery but never lose it. Workers claim due rows with a lease, so several service
+processes on one PostgreSQL never send the same attempt twice at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from signoff.models import CallbackDelivery, DeliveryAttempt
+from signoff.server.ids import new_id
+from signoff.server.store.tables import deliveries, delivery_attempts
+
+LEASE = timedelta(seconds=60)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    id: str
+    kind: str
+    subject_id: str
+    url: str
+    payload: str
+    headers: dict[str, str]
+    attempt_count: int
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    *,
+    kind: str,
+    subject_id: str,
+    url: str,
+    payload: str,
+    headers: dict[str, str] | None = None,
+) -> str:
+    delivery_id = new_id("dlv")
+    now = utcnow()
+    await conn.execute(
+        deliveries.insert().values(
+            id=delivery_id,
+            kind=kind,
+            subject_id=subject_id,
+            url=url,
+            payload=payload,
+            headers=headers or {},
+            state="pending",
+            attempt_count=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+    return delivery_id
+
+
+class OutboxStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def claim_due(self, limit: int) -> list[DueDelivery]:
+        now = utcnow()
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(deliveries)
+                        .where(deliveries.c.state == "pending")
+                        .where(deliveries.c.next_attempt_at <= now)
+                        .where(or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now))
+                        .order_by(deliveries.c.next_attempt_at)
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        claimed: list[DueDelivery] = []
+        for row in rows:
+            async with self.engine.begin() as conn:
+                result = await conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == row["id"])
+                    .where(deliveries.c.state == "pending")
+                    .where(
+                        or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
+                    )
+                    .values(lease_until=now + LEASE)
+                )
+            if result.rowcount == 1:
+                claimed.append(
+                    DueDelivery(
+                        id=row["id"],
+                        kind=row["kind"],
+                        subject_id=row["subject_id"],
+                        url=row["url"],
+                        payload=row["payload"],
+                        headers=row["headers"] or {},
+                        attempt_count=row["attempt_count"],
+                    )
+                )
+        return claimed
+
+    async def record_attempt(
+        self,
+        delivery: DueDelivery,
+        *,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: int,
+        state: str,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delivery_attempts.insert().values(
+                    delivery_id=delivery.id,
+                    attempted_at=now,
+                    status_code=status_code,
+                    error=error,
+                    duration_ms=duration_ms,
+                )
+            )
+            await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery.id)
+                .values(
+                    state=state,
+                    attempt_count=deliveries.c.attempt_count + 1,
+                    next_attempt_at=next_attempt_at,
+                    lease_until=None,
+                )
+            )
+
+    async def next_due_at(self) -> datetime | None:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(  # type: ignore[no-any-return]
+                select(deliveries.c.next_attempt_at)
+                .where(and_(deliveries.c.state == "pending"))
+                .order_by(deliveries.c.next_attempt_at)
+                .limit(1)
+            )
+
+    async def for_subject(self, subject_id: str) -> list[CallbackDelivery]:
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(deliveries)
+                        .where(deliveries.c.subject_id == subject_id)
+                        .order_by(deliveries.c.created_at)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            attempts: dict[str, list[Any]] = {row["id"]: [] for row in rows}
+            if attempts:
+                found = await conn.execute(
+                    select(delivery_attempts)
+                    .where(delivery_attempts.c.delivery_id.in_(list(attempts)))
+                    .order_by(delivery_attempts.c.id)
+                )
+                for attempt in found.mappings():
+                    attempts[attempt["delivery_id"]].append(
+                        DeliveryAttempt(
+                            attempted_at=attempt["attempted_at"],
+                            status_code=attempt["status_code"],
+                            error=attempt["error"],
+                            duration_ms=attempt["duration_ms"],
+                        )
+                    )
+        return [
+            CallbackDelivery(
+                id=row["id"],
+                url=row["url"],
+                state=row["state"],
+                attempt_count=row["attempt_count"],
+                next_attempt_at=row["next_attempt_at"] if row["state"] == "pending" else None,
+                created_at=row["created_at"],
+                attempts=attempts[row["id"]],
+            )
+            for row in rows
+        ]

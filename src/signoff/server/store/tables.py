@@ -1,0 +1,123 @@
+"""The tables. Changes to them go through a new Alembic revision in ``migrations/``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way out, whatever the database keeps (SQLite keeps none)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)  # type: ignore[no-any-return]
+        return value.astimezone(timezone.utc)  # type: ignore[no-any-return]
+
+
+metadata = MetaData()
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("risk_level", String(16), nullable=False),
+    Column("risk_score", Float),
+    Column("justification", Text),
+    Column("callback_url", Text),
+    Column("source", JSON),
+    Column("trace", JSON),
+    Column("modified_details", JSON),
+    Column("decision_note", Text),
+    Column("decision_reason", String(32)),
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(200)),
+    Column("retryable", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("created_by", String(200)),
+    Column("idempotency_key", String(300), unique=True),
+    Column("request_hash", String(64)),
+    Index("ix_approvals_status_created", "status", "created_at"),
+    Index("ix_approvals_status_expires", "status", "expires_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "callback" (webhook deliveries later)
+    Column("subject_id", String(40), nullable=False, index=True),  # approval (or event) id
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # the exact bytes that are signed and sent
+    Column("headers", JSON),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempt_count", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_deliveries_due", "state", "next_attempt_at"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("attempted_at", UTCDateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "api" | "reviewer"
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
