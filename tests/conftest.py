@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,14 +31,13 @@ def pg_url(pg_server: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[StartService]:
-    """Start ``signoff serve`` processes; all are stopped when the test ends."""
+@contextmanager
+def launcher(workdir: Path) -> Iterator[StartService]:
     started: list[ServiceProcess] = []
 
     def start(database_url: str | None = None, *extra: str, **kwargs: object) -> ServiceProcess:
         service = ServiceProcess(
-            database_url=database_url or f"sqlite:///{tmp_path / 'signoff.db'}",
+            database_url=database_url or f"sqlite:///{workdir / 'signoff.db'}",
             api_keys=[API_KEY],
             reviewer_tokens=[f"{REVIEWER}={REVIEWER_TOKEN}"],
             extra_args=[
@@ -46,21 +46,31 @@ def start_service(tmp_path: Path) -> Iterator[StartService]:
                 "--delivery-backoff", "0.2",
                 *extra,
             ],  # fmt: skip
-            log_path=tmp_path / f"serve-{len(started)}.log",
+            log_path=workdir / f"serve-{len(started)}.log",
             **kwargs,  # type: ignore[arg-type]
         )
         started.append(service)
         return service.start()
 
-    yield start
-    for service in started:
-        service.stop()
+    try:
+        yield start
+    finally:
+        for service in started:
+            service.stop()
 
 
 @pytest.fixture
-def service(start_service: StartService) -> ServiceProcess:
-    """The service on SQLite, the default a user gets."""
-    return start_service()
+def start_service(tmp_path: Path) -> Iterator[StartService]:
+    """Start ``signoff serve`` processes of this test; all stop when the test ends."""
+    with launcher(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """The service on SQLite, shared by a test module (tests must not assume a clean slate)."""
+    with launcher(tmp_path_factory.mktemp("service")) as start:
+        yield start()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

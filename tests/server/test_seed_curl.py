@@ -52,6 +52,7 @@ def test_submit_then_poll_until_decided(service: ServiceProcess) -> None:
 
 def test_short_wait_returns_pending_then_decision_inline(service: ServiceProcess) -> None:
     body = {k: v for k, v in SUBMIT.items() if k != "riskLevel"} | {"maxWaitMs": 300}
+    body["action"] = "refund_inline"
     pending = curl(
         "-X", "POST", f"{service.url}/api/webhooks/inbound",
         "-H", "Content-Type: application/json", "-H", f"x-api-key: {API_KEY}",
@@ -79,7 +80,8 @@ def test_short_wait_returns_pending_then_decision_inline(service: ServiceProcess
         while not pending_ids:
             pending_ids = [
                 a.id for a in client.list().data
-                if a.status.value == "PENDING" and a.id != pending["approvalId"]
+                if a.status.value == "PENDING" and a.action == "refund_inline"
+                and a.id != pending["approvalId"]
             ]  # fmt: skip
         client.approve(pending_ids[0], modified_details={"orderId": "8842", "amount": 100})
     thread.join(30)
