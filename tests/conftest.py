@@ -41,11 +41,14 @@ def launcher(workdir: Path) -> Iterator[StartService]:
             api_keys=[API_KEY],
             reviewer_tokens=[f"{REVIEWER}={REVIEWER_TOKEN}"],
             extra_args=[
-                "--signing-secret", SIGNING_SECRET,
-                "--outbound-allow", "127.0.0.0/8",
-                "--delivery-backoff", "0.2",
+                "--signing-secret",
+                SIGNING_SECRET,
+                "--outbound-allow",
+                "127.0.0.0/8",
+                "--delivery-backoff",
+                "0.2",
                 *extra,
-            ],  # fmt: skip
+            ],
             log_path=workdir / f"serve-{len(started)}.log",
             **kwargs,  # type: ignore[arg-type]
         )

@@ -65,9 +65,16 @@ def throwaway_cluster() -> Iterator[str]:
     run = lambda *args: subprocess.run([*as_user, *args], check=True, capture_output=True)  # noqa: E731
     run(initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
     run(
-        pg_ctl, "-D", str(data), "-l", str(workdir / "log"), "-w", "start",
-        "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
-    )  # fmt: skip
+        pg_ctl,
+        "-D",
+        str(data),
+        "-l",
+        str(workdir / "log"),
+        "-w",
+        "start",
+        "-o",
+        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:

@@ -43,27 +43,43 @@ def main() -> None:
     help="sqlite:///file.db, or postgresql://user@host/db for PostgreSQL.",
 )
 @click.option(
-    "--api-key", "api_keys", multiple=True, envvar="SIGNOFF_API_KEY",
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    envvar="SIGNOFF_API_KEY",
     help="Key clients send as x-api-key or Authorization: Bearer (repeatable).",
-)  # fmt: skip
+)
 @click.option(
-    "--reviewer-token", "reviewer_tokens", multiple=True, envvar="SIGNOFF_REVIEWER_TOKEN",
+    "--reviewer-token",
+    "reviewer_tokens",
+    multiple=True,
+    envvar="SIGNOFF_REVIEWER_TOKEN",
     help="Token reviewers send as Authorization: Bearer; NAME=TOKEN names the reviewer.",
-)  # fmt: skip
+)
 @click.option("--public-url", envvar="SIGNOFF_PUBLIC_URL", help="Base of reviewUrl links.")
 @click.option(
-    "--default-expiry", default=86400, show_default=True, type=click.IntRange(min=1),
-    envvar="SIGNOFF_DEFAULT_EXPIRY", help="Seconds before an undecided approval expires.",
-)  # fmt: skip
+    "--default-expiry",
+    default=86400,
+    show_default=True,
+    type=click.IntRange(min=1),
+    envvar="SIGNOFF_DEFAULT_EXPIRY",
+    help="Seconds before an undecided approval expires.",
+)
 @click.option("--signing-secret", envvar="SIGNOFF_SIGNING_SECRET", help="Callback HMAC key.")
 @click.option(
-    "--outbound-allow", multiple=True, envvar="SIGNOFF_OUTBOUND_ALLOW",
+    "--outbound-allow",
+    multiple=True,
+    envvar="SIGNOFF_OUTBOUND_ALLOW",
     help="Private network callbacks may reach anyway, e.g. 127.0.0.0/8 (repeatable).",
-)  # fmt: skip
+)
 @click.option(
-    "--delivery-backoff", default=2.0, show_default=True, type=click.FloatRange(min=0.01),
-    envvar="SIGNOFF_DELIVERY_BACKOFF", help="First retry delay of a failed callback (seconds).",
-)  # fmt: skip
+    "--delivery-backoff",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    envvar="SIGNOFF_DELIVERY_BACKOFF",
+    help="First retry delay of a failed callback (seconds).",
+)
 def serve(
     host: str,
     port: int,
@@ -110,12 +126,17 @@ def connection_options(func: F) -> F:
     for option in reversed(
         [
             click.option(
-                "--url", default="http://127.0.0.1:8000", show_default=True,
-                envvar="SIGNOFF_URL", help="The approvals service.",
-            ),  # fmt: skip
+                "--url",
+                default="http://127.0.0.1:8000",
+                show_default=True,
+                envvar="SIGNOFF_URL",
+                help="The approvals service.",
+            ),
             click.option("--api-key", envvar="SIGNOFF_API_KEY", help="API key (to read)."),
             click.option(
-                "--reviewer-token", envvar="SIGNOFF_REVIEWER_TOKEN", help="Reviewer token (to decide)."
+                "--reviewer-token",
+                envvar="SIGNOFF_REVIEWER_TOKEN",
+                help="Reviewer token (to decide).",
             ),
         ]
     ):
@@ -124,7 +145,9 @@ def connection_options(func: F) -> F:
 
 
 @contextmanager
-def client_for(url: str, api_key: str | None, reviewer_token: str | None) -> Iterator[ApprovalsClient]:
+def client_for(
+    url: str, api_key: str | None, reviewer_token: str | None
+) -> Iterator[ApprovalsClient]:
     """A client whose errors become one readable line and exit code 1."""
     try:
         with ApprovalsClient(url, api_key=api_key, reviewer_token=reviewer_token) as client:
@@ -154,9 +177,13 @@ def _age(moment: Any) -> str:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(
-    url: str, api_key: str | None, reviewer_token: str | None, status: str | None,
-    limit: int, as_json: bool,
-) -> None:  # fmt: skip
+    url: str,
+    api_key: str | None,
+    reviewer_token: str | None,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Approvals, newest first."""
     with client_for(url, api_key, reviewer_token) as client:
         page = client.list(ApprovalStatus(status.upper()) if status else None, limit=limit)
@@ -247,9 +274,14 @@ def _load_details(details: str | None, details_file: Path | None) -> dict[str, A
 @click.option("--details", help="Edited details as a JSON object (replaces the original).")
 @click.option("--details-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def approve_command(
-    url: str, api_key: str | None, reviewer_token: str | None, approval_id: str,
-    note: str | None, details: str | None, details_file: Path | None,
-) -> None:  # fmt: skip
+    url: str,
+    api_key: str | None,
+    reviewer_token: str | None,
+    approval_id: str,
+    note: str | None,
+    details: str | None,
+    details_file: Path | None,
+) -> None:
     """Approve, optionally with edited details (needs a reviewer token)."""
     modified = _load_details(details, details_file)
     with client_for(url, api_key, reviewer_token) as client:

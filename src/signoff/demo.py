@@ -13,6 +13,7 @@ from signoff.client import ApprovalsClient
 from signoff.models import Approval
 
 console = Console()
+DEMO_TOKEN = "demo-reviewer-token"  # noqa: S105 - a throw-away service on loopback
 
 
 def run_demo(port: int = 0) -> int:
@@ -25,7 +26,7 @@ def run_demo(port: int = 0) -> int:
         service = ServiceProcess(
             database_url=f"sqlite:///{Path(workdir) / 'signoff.db'}",
             api_keys=["demo-pipeline-key"],
-            reviewer_tokens=["alice=demo-reviewer-token"],
+            reviewer_tokens=[f"alice={DEMO_TOKEN}"],
             port=port,
             log_path=Path(workdir) / "serve.log",
         )
@@ -33,7 +34,7 @@ def run_demo(port: int = 0) -> int:
             console.rule("[bold]signoff demo")
             console.print(f"1. [bold]signoff serve[/] is running at {service.url} (SQLite)")
             pipeline = ApprovalsClient(service.url, api_key="demo-pipeline-key")
-            reviewer = ApprovalsClient(service.url, reviewer_token="demo-reviewer-token")
+            reviewer = ApprovalsClient(service.url, reviewer_token=DEMO_TOKEN)
             with pipeline, reviewer:
                 created = pipeline.create(
                     "process_refund",

@@ -47,9 +47,14 @@ class Peer:
 
 def approval(status: str = "PENDING") -> dict[str, object]:
     return {
-        "id": "req_1", "status": status, "action": "a", "summary": "s", "details": {},
-        "riskLevel": "low", "createdAt": "2025-03-18T14:00:00.000Z",
-    }  # fmt: skip
+        "id": "req_1",
+        "status": status,
+        "action": "a",
+        "summary": "s",
+        "details": {},
+        "riskLevel": "low",
+        "createdAt": "2025-03-18T14:00:00.000Z",
+    }
 
 
 @contextmanager
@@ -60,7 +65,9 @@ def peer(*answers: Answer) -> Iterator[Peer]:
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             self.rfile.read(length)
-            state.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+            state.seen.append(
+                (self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
+            )
             answer = state.script.pop(0) if len(state.script) > 1 else state.script[0]
             raw = b"" if answer.body is None else json.dumps(answer.body).encode()
             self.send_response(answer.status)
@@ -94,7 +101,9 @@ def test_reads_are_retried_on_503_honouring_retry_after() -> None:
 
 
 def test_429_then_success() -> None:
-    with peer(Answer(429, {"error": "slow down"}, {"Retry-After": "0.05"}), Answer(200, approval())) as p:
+    with peer(
+        Answer(429, {"error": "slow down"}, {"Retry-After": "0.05"}), Answer(200, approval())
+    ) as p:
         with ApprovalsClient(p.url, api_key="k", retry=FAST) as client:
             client.get("req_1")
     assert len(p.seen) == 2
@@ -102,14 +111,19 @@ def test_429_then_success() -> None:
 
 def test_retries_run_out_with_a_typed_error() -> None:
     with peer(Answer(429, {"error": "slow down"}, {"Retry-After": "0"})) as p:
-        with ApprovalsClient(p.url, api_key="k", retry=FAST) as client, pytest.raises(RateLimited) as caught:
+        with (
+            ApprovalsClient(p.url, api_key="k", retry=FAST) as client,
+            pytest.raises(RateLimited) as caught,
+        ):
             client.get("req_1")
     assert caught.value.status_code == 429 and caught.value.error == "slow down"
     assert len(p.seen) == FAST.attempts
 
 
 def test_a_post_without_idempotency_key_is_sent_once() -> None:
-    with peer(Answer(503, {"error": "busy"}), Answer(201, {"id": "req_1", "status": "PENDING"})) as p:
+    with peer(
+        Answer(503, {"error": "busy"}), Answer(201, {"id": "req_1", "status": "PENDING"})
+    ) as p:
         with ApprovalsClient(p.url, api_key="k", retry=FAST) as client, pytest.raises(ServerError):
             client.create("a", "s")
     assert len(p.seen) == 1
@@ -139,7 +153,9 @@ def test_error_body_becomes_the_exception_text() -> None:
 
 def test_falls_back_to_polling_on_a_server_without_long_poll() -> None:
     """The hosted service ignores ``waitMs``: the client notices and polls with backoff."""
-    with peer(Answer(200, approval()), Answer(200, approval()), Answer(200, approval("APPROVED"))) as p:
+    with peer(
+        Answer(200, approval()), Answer(200, approval()), Answer(200, approval("APPROVED"))
+    ) as p:
         with ApprovalsClient(p.url, api_key="k") as client:
             decided = client.wait_for_decision("req_1", timeout=30, poll_interval=0.05)
     assert decided.status is ApprovalStatus.APPROVED

@@ -10,12 +10,20 @@ from signoff.models import Approval, ApprovalRequest, RiskLevel, format_utc
 
 def test_camel_case_on_the_wire_snake_case_in_python() -> None:
     wire = {
-        "id": "req_1", "status": "APPROVED", "action": "a", "summary": "s",
-        "details": {"amount": 1}, "riskLevel": "high", "modifiedDetails": {"amount": 2},
-        "decisionReasonCode": "REVIEWER", "decidedAt": "2025-03-18T14:32:00.000Z",
-        "createdAt": "2025-03-18T14:00:00.000Z", "autoDecided": False, "retryable": False,
+        "id": "req_1",
+        "status": "APPROVED",
+        "action": "a",
+        "summary": "s",
+        "details": {"amount": 1},
+        "riskLevel": "high",
+        "modifiedDetails": {"amount": 2},
+        "decisionReasonCode": "REVIEWER",
+        "decidedAt": "2025-03-18T14:32:00.000Z",
+        "createdAt": "2025-03-18T14:00:00.000Z",
+        "autoDecided": False,
+        "retryable": False,
         "someFutureField": 1,
-    }  # fmt: skip
+    }
     approval = Approval.model_validate(wire)
     assert approval.modified_details == {"amount": 2}
     assert approval.effective_details == {"amount": 2}
@@ -27,15 +35,23 @@ def test_camel_case_on_the_wire_snake_case_in_python() -> None:
 
 def test_request_accepts_sdk_aliases_and_hides_the_key() -> None:
     body = ApprovalRequest.model_validate(
-        {"action": "a", "summary": "s", "webhookUrl": "https://x.test/h", "apiKey": "secret",
-         "riskScore": 0.9}  # fmt: skip
+        {
+            "action": "a",
+            "summary": "s",
+            "webhookUrl": "https://x.test/h",
+            "apiKey": "secret",
+            "riskScore": 0.9,
+        }
     )
     assert body.callback_url == "https://x.test/h"
     assert "secret" not in repr(body) and "apiKey" not in body.to_wire()
     assert body.effective_risk_level() is RiskLevel.HIGH
-    assert ApprovalRequest.model_validate(
-        {"action": "a", "summary": "s", "callbackUrl": "http://y.test"}
-    ).callback_url == "http://y.test"
+    assert (
+        ApprovalRequest.model_validate(
+            {"action": "a", "summary": "s", "callbackUrl": "http://y.test"}
+        ).callback_url
+        == "http://y.test"
+    )
 
 
 @pytest.mark.parametrize(

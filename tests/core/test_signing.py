@@ -42,7 +42,9 @@ def test_rotation_accepts_any_listed_signature() -> None:
 def test_cko_signature_is_hex_hmac_of_the_body() -> None:
     # Known answer: HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog").
     body = b"The quick brown fox jumps over the lazy dog"
-    assert hmac_hex(body, "key") == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    assert (
+        hmac_hex(body, "key") == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    )
     verify_cko(body, hmac_hex(body, "key").upper(), "key")
     with pytest.raises(SignatureError):
         verify_cko(body, hmac_hex(body, "nope"), "key")

@@ -41,17 +41,35 @@ def count(client: ApprovalsClient) -> int:
 def test_get_has_every_wire_field(any_db_service: ServiceProcess) -> None:
     with ApprovalsClient(any_db_service.url, api_key=API_KEY) as client:
         created = client.create(
-            "backfill", "Backfill 2024", {"days": 365}, risk_score=0.97,
+            "backfill",
+            "Backfill 2024",
+            {"days": 365},
+            risk_score=0.97,
             source={"system": "airflow", "pipeline": "daily", "run": "r1", "task": "gate"},
-        )  # fmt: skip
+        )
     body = httpx.get(
         f"{any_db_service.url}/api/approvals/{created.id}", headers={"x-api-key": API_KEY}
     ).json()
     for name in (
-        "id", "status", "details", "modifiedDetails", "responseNotes", "decisionReasonCode",
-        "decisionNote", "autoDecided", "autoDecisionRuleName", "decidedAt", "retryable",
-        "action", "summary", "riskLevel", "reviewUrl", "createdAt", "expiresAt", "decidedBy",
-    ):  # fmt: skip
+        "id",
+        "status",
+        "details",
+        "modifiedDetails",
+        "responseNotes",
+        "decisionReasonCode",
+        "decisionNote",
+        "autoDecided",
+        "autoDecisionRuleName",
+        "decidedAt",
+        "retryable",
+        "action",
+        "summary",
+        "riskLevel",
+        "reviewUrl",
+        "createdAt",
+        "expiresAt",
+        "decidedBy",
+    ):
         assert name in body, name
     assert body["riskLevel"] == "critical"
     assert body["source"]["pipeline"] == "daily"
@@ -63,14 +81,18 @@ def test_api_key_in_body_is_accepted_but_never_stored_or_echoed(
     service: ServiceProcess, client: ApprovalsClient
 ) -> None:
     response = post(
-        service, "/api/approvals/request",
+        service,
+        "/api/approvals/request",
         json={"action": "a", "summary": "s", "details": {}, "apiKey": API_KEY},
-    )  # fmt: skip
+    )
     assert response.status_code == 201
     assert API_KEY not in response.text
-    assert API_KEY not in httpx.get(
-        f"{service.url}/api/approvals/{response.json()['id']}", headers={"x-api-key": API_KEY}
-    ).text
+    assert (
+        API_KEY
+        not in httpx.get(
+            f"{service.url}/api/approvals/{response.json()['id']}", headers={"x-api-key": API_KEY}
+        ).text
+    )
 
 
 def test_auth(service: ServiceProcess) -> None:
@@ -100,15 +122,34 @@ def test_invalid_input_names_the_field_and_writes_nothing(
     missing = post(service, "/api/approvals/request", json={"summary": "s"})
     assert missing.status_code == 422
     assert missing.json()["error"].startswith("action:")
-    wrong_type = post(service, "/api/approvals/request", json={"action": "a", "summary": "s", "details": [1]})
+    wrong_type = post(
+        service, "/api/approvals/request", json={"action": "a", "summary": "s", "details": [1]}
+    )
     assert wrong_type.status_code == 422 and "details" in wrong_type.json()["error"]
-    bad_risk = post(service, "/api/approvals/request", json={"action": "a", "summary": "s", "riskLevel": "extreme"})
+    bad_risk = post(
+        service,
+        "/api/approvals/request",
+        json={"action": "a", "summary": "s", "riskLevel": "extreme"},
+    )
     assert bad_risk.status_code == 422 and "riskLevel" in bad_risk.json()["error"]
-    bad_url = post(service, "/api/approvals/request", json={"action": "a", "summary": "s", "webhookUrl": "ftp://x"})
+    bad_url = post(
+        service,
+        "/api/approvals/request",
+        json={"action": "a", "summary": "s", "webhookUrl": "ftp://x"},
+    )
     assert bad_url.status_code == 422 and "webhookUrl" in bad_url.json()["error"]
-    not_json = post(service, "/api/approvals/request", content=b"{nope", headers={"Content-Type": "application/json"})
+    not_json = post(
+        service,
+        "/api/approvals/request",
+        content=b"{nope",
+        headers={"Content-Type": "application/json"},
+    )
     assert not_json.status_code == 400 and "JSON" in not_json.json()["error"]
-    huge = post(service, "/api/approvals/request", json={"action": "a", "summary": "s", "details": {"x": "y" * 2_000_000}})
+    huge = post(
+        service,
+        "/api/approvals/request",
+        json={"action": "a", "summary": "s", "details": {"x": "y" * 2_000_000}},
+    )
     assert huge.status_code == 413 and "error" in huge.json()
     assert count(client) == before
 
@@ -227,7 +268,9 @@ def test_default_expiry_is_configurable(start_service) -> None:  # type: ignore[
         created = client.create("a", "s")
         approval = client.get(created.id)
         assert approval.expires_at is not None
-        assert (approval.expires_at - approval.created_at).total_seconds() == pytest.approx(1, abs=0.01)
+        assert (approval.expires_at - approval.created_at).total_seconds() == pytest.approx(
+            1, abs=0.01
+        )
         assert client.wait_for_decision(created.id, timeout=20).is_expired
 
 
@@ -266,8 +309,13 @@ def test_wrong_key_raises_unauthorized(service: ServiceProcess) -> None:
 def test_healthz_and_openapi(service: ServiceProcess) -> None:
     assert httpx.get(f"{service.url}/healthz").json()["status"] == "ok"
     spec = httpx.get(f"{service.url}/openapi.json").json()
-    for path in ("/api/approvals/request", "/api/approvals/{approval_id}", "/api/approvals/wait",
-                 "/api/webhooks/inbound", "/api/approvals/{approval_id}/decision"):  # fmt: skip
+    for path in (
+        "/api/approvals/request",
+        "/api/approvals/{approval_id}",
+        "/api/approvals/wait",
+        "/api/webhooks/inbound",
+        "/api/approvals/{approval_id}/decision",
+    ):
         assert path in spec["paths"]
 
 

@@ -99,12 +99,16 @@ def test_pending_callback_is_delivered_after_kill_9(start_service: StartService)
 def test_callback_to_a_private_address_is_refused_by_default(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from signoff.server.process import ServiceProcess
 
-    with receiver() as hook, ServiceProcess(
-        database_url=f"sqlite:///{tmp_path / 'guard.db'}",
-        api_keys=[API_KEY],
-        reviewer_tokens=[REVIEWER_TOKEN],
-        log_path=tmp_path / "serve.log",
-    ) as service, clients(service.url) as client:
+    with (
+        receiver() as hook,
+        ServiceProcess(
+            database_url=f"sqlite:///{tmp_path / 'guard.db'}",
+            api_keys=[API_KEY],
+            reviewer_tokens=[REVIEWER_TOKEN],
+            log_path=tmp_path / "serve.log",
+        ) as service,
+        clients(service.url) as client,
+    ):
         created = client.create("a", "s", callback_url=hook.url)
         client.approve(created.id)
         for _ in range(200):
@@ -114,4 +118,7 @@ def test_callback_to_a_private_address_is_refused_by_default(tmp_path) -> None: 
         assert hook.received == []
     assert delivery.state == "failed"
     assert delivery.attempts[0].error is not None
-    assert "127.0.0.1" in delivery.attempts[0].error and "--outbound-allow" in delivery.attempts[0].error
+    assert (
+        "127.0.0.1" in delivery.attempts[0].error
+        and "--outbound-allow" in delivery.attempts[0].error
+    )

@@ -18,7 +18,9 @@ from signoff.server.process import ServiceProcess, free_port
 from tests.conftest import API_KEY, REVIEWER, REVIEWER_TOKEN
 
 
-def signoff(*args: str, service: ServiceProcess | None = None, token: bool = True) -> subprocess.CompletedProcess[str]:
+def signoff(
+    *args: str, service: ServiceProcess | None = None, token: bool = True
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
     env["COLUMNS"] = "200"
     if service is not None:
@@ -27,7 +29,11 @@ def signoff(*args: str, service: ServiceProcess | None = None, token: bool = Tru
         if token:
             env["SIGNOFF_REVIEWER_TOKEN"] = REVIEWER_TOKEN
     return subprocess.run(
-        [sys.executable, "-m", "signoff", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "signoff", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -63,9 +69,15 @@ def test_approve_with_edits_reaches_the_official_sdk(service: ServiceProcess) ->
                 break
             time.sleep(0.05)
     approved = signoff(
-        "approvals", "approve", pending[0].id, "--details", '{"amount": 100}', "--note", "partial",
+        "approvals",
+        "approve",
+        pending[0].id,
+        "--details",
+        '{"amount": 100}',
+        "--note",
+        "partial",
         service=service,
-    )  # fmt: skip
+    )
     assert approved.returncode == 0, approved.stderr
     assert f"approved {pending[0].id} as {REVIEWER}" in approved.stdout
     waiter.join(30)
@@ -99,8 +111,16 @@ def test_reject_and_errors(service: ServiceProcess, tmp_path: Path) -> None:
 def test_serve_creates_keys_once_and_prints_them_once(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
-    cmd = [sys.executable, "-m", "signoff", "serve", "--port", str(port),
-           "--database-url", f"sqlite:///{tmp_path / 'keys.db'}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "signoff",
+        "serve",
+        "--port",
+        str(port),
+        "--database-url",
+        f"sqlite:///{tmp_path / 'keys.db'}",
+    ]
 
     def run_once() -> str:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
@@ -124,9 +144,12 @@ def test_serve_creates_keys_once_and_prints_them_once(tmp_path: Path) -> None:
     assert "shown once" not in second
     assert api_key not in second
 
-    with ServiceProcess(
-        database_url=f"sqlite:///{tmp_path / 'keys.db'}", api_keys=[], reviewer_tokens=[]
-    ) as service, ApprovalsClient(service.url, api_key=api_key, reviewer_token=token) as client:
+    with (
+        ServiceProcess(
+            database_url=f"sqlite:///{tmp_path / 'keys.db'}", api_keys=[], reviewer_tokens=[]
+        ) as service,
+        ApprovalsClient(service.url, api_key=api_key, reviewer_token=token) as client,
+    ):
         created = client.create("a", "s")
         assert client.approve(created.id).decided_by == "reviewer"
 

@@ -42,11 +42,17 @@ def test_concurrent_decisions_on_two_processes_exactly_one_wins(
         answers: list[int] = []
         barrier = threading.Barrier(2)
 
-        def decide(url: str, decision: str) -> None:
+        def decide(
+            url: str,
+            decision: str,
+            approval_id: str = approval_id,
+            barrier: threading.Barrier = barrier,
+            answers: list[int] = answers,
+        ) -> None:
             barrier.wait()
             answers.append(
                 httpx.post(
-                    f"{url}/api/approvals/{approval_id}/decision",  # noqa: B023
+                    f"{url}/api/approvals/{approval_id}/decision",
                     json={"decision": decision, "note": decision},
                     headers={"Authorization": f"Bearer {REVIEWER_TOKEN}"},
                 ).status_code

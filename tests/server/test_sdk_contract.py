@@ -16,13 +16,17 @@ from tests.conftest import API_KEY, REVIEWER, REVIEWER_TOKEN
 DETAILS = {"customer_id": "cus_123", "amount": 2800}
 
 
-def decide_when_pending(service: ServiceProcess, action: str, **decision: object) -> threading.Thread:
+def decide_when_pending(
+    service: ServiceProcess, action: str, **decision: object
+) -> threading.Thread:
     """A reviewer who decides the first pending approval of ``action`` as soon as it shows up."""
 
     def review() -> None:
         with ApprovalsClient(service.url, reviewer_token=REVIEWER_TOKEN) as reviewer:
             for _ in range(400):
-                pending = [a for a in reviewer.list(ApprovalStatus.PENDING).data if a.action == action]
+                pending = [
+                    a for a in reviewer.list(ApprovalStatus.PENDING).data if a.action == action
+                ]
                 if pending:
                     if decision.get("reject"):
                         reviewer.reject(pending[0].id, note=str(decision.get("note")))
@@ -48,9 +52,12 @@ def sdk(service: ServiceProcess) -> CheqpointClient:
 def test_checkpoint_approved(service: ServiceProcess, sdk: CheqpointClient) -> None:
     reviewer = decide_when_pending(service, "process_refund", note="ok")
     result = sdk.checkpoint(
-        action="process_refund", summary="Refund $28", details=DETAILS, risk_score=0.9,
+        action="process_refund",
+        summary="Refund $28",
+        details=DETAILS,
+        risk_score=0.9,
         poll_interval=0.2,
-    )  # fmt: skip
+    )
     reviewer.join()
     assert result.status == "APPROVED"
     assert result.details == DETAILS
@@ -79,7 +86,9 @@ def test_guard_runs_with_edited_details(service: ServiceProcess, sdk: CheqpointC
     assert seen == edited
 
 
-def test_checkpoint_rejected_raises_with_note(service: ServiceProcess, sdk: CheqpointClient) -> None:
+def test_checkpoint_rejected_raises_with_note(
+    service: ServiceProcess, sdk: CheqpointClient
+) -> None:
     reviewer = decide_when_pending(service, "delete_table", reject=True, note="not on a Friday")
     with pytest.raises(RejectedError) as caught:
         sdk.checkpoint(action="delete_table", summary="Drop", details={}, poll_interval=0.2)
@@ -89,9 +98,13 @@ def test_checkpoint_rejected_raises_with_note(service: ServiceProcess, sdk: Cheq
 
 def test_get_request_reads_every_field(service: ServiceProcess, sdk: CheqpointClient) -> None:
     created = sdk.create_request(
-        action="deploy", summary="Deploy v2", details={"v": 2}, risk_score=0.5,
-        justification="tests pass", trace={"steps": []},
-    )  # fmt: skip
+        action="deploy",
+        summary="Deploy v2",
+        details={"v": 2},
+        risk_score=0.5,
+        justification="tests pass",
+        trace={"steps": []},
+    )
     pending = sdk.get_request(created["id"])
     assert pending.status == "PENDING"
     assert pending.details == {"v": 2}

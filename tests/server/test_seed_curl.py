@@ -6,17 +6,16 @@ import json
 import subprocess
 import threading
 
-
-
 from signoff.client import ApprovalsClient
 from signoff.server.process import ServiceProcess
 from tests.conftest import API_KEY, REVIEWER_TOKEN
 from tests.receiver import receiver
 
 
-
 def curl(*args: str) -> dict:
-    out = subprocess.run(["curl", "-sS", "--fail-with-body", *args], check=True, capture_output=True)
+    out = subprocess.run(
+        ["curl", "-sS", "--fail-with-body", *args], check=True, capture_output=True
+    )
     return json.loads(out.stdout)
 
 
@@ -30,10 +29,16 @@ SUBMIT = {
 
 def test_submit_then_poll_until_decided(service: ServiceProcess) -> None:
     created = curl(
-        "-X", "POST", f"{service.url}/api/approvals/request",
-        "-H", "Content-Type: application/json", "-H", f"x-api-key: {API_KEY}",
-        "-d", json.dumps(SUBMIT),
-    )  # fmt: skip
+        "-X",
+        "POST",
+        f"{service.url}/api/approvals/request",
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        f"x-api-key: {API_KEY}",
+        "-d",
+        json.dumps(SUBMIT),
+    )
     assert created["status"] == "PENDING" and created["id"].startswith("req_")
     assert set(created) == {"id", "status"}
 
@@ -54,10 +59,16 @@ def test_short_wait_returns_pending_then_decision_inline(service: ServiceProcess
     body = {k: v for k, v in SUBMIT.items() if k != "riskLevel"} | {"maxWaitMs": 300}
     body["action"] = "refund_inline"
     pending = curl(
-        "-X", "POST", f"{service.url}/api/webhooks/inbound",
-        "-H", "Content-Type: application/json", "-H", f"x-api-key: {API_KEY}",
-        "-d", json.dumps(body),
-    )  # fmt: skip
+        "-X",
+        "POST",
+        f"{service.url}/api/webhooks/inbound",
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        f"x-api-key: {API_KEY}",
+        "-d",
+        json.dumps(body),
+    )
     assert pending["status"] == "pending"
     assert pending["approvalId"].startswith("req_")
     assert pending["reviewUrl"].endswith(pending["approvalId"])
@@ -68,10 +79,16 @@ def test_short_wait_returns_pending_then_decision_inline(service: ServiceProcess
     thread = threading.Thread(
         target=lambda: result.update(
             curl(
-                "-X", "POST", f"{service.url}/api/webhooks/inbound",
-                "-H", "Content-Type: application/json", "-H", f"x-api-key: {API_KEY}",
-                "-d", json.dumps(body),
-            )  # fmt: skip
+                "-X",
+                "POST",
+                f"{service.url}/api/webhooks/inbound",
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                f"x-api-key: {API_KEY}",
+                "-d",
+                json.dumps(body),
+            )
         )
     )
     thread.start()
@@ -79,10 +96,12 @@ def test_short_wait_returns_pending_then_decision_inline(service: ServiceProcess
         pending_ids: list[str] = []
         while not pending_ids:
             pending_ids = [
-                a.id for a in client.list().data
-                if a.status.value == "PENDING" and a.action == "refund_inline"
+                a.id
+                for a in client.list().data
+                if a.status.value == "PENDING"
+                and a.action == "refund_inline"
                 and a.id != pending["approvalId"]
-            ]  # fmt: skip
+            ]
         client.approve(pending_ids[0], modified_details={"orderId": "8842", "amount": 100})
     thread.join(30)
     assert result == {
@@ -98,10 +117,16 @@ def test_fire_and_forget_with_callback_url(service: ServiceProcess) -> None:
     with receiver() as hook:
         body = {k: v for k, v in SUBMIT.items() if k != "riskLevel"} | {"callbackUrl": hook.url}
         answer = curl(
-            "-X", "POST", f"{service.url}/api/webhooks/inbound",
-            "-H", "Content-Type: application/json", "-H", f"x-api-key: {API_KEY}",
-            "-d", json.dumps(body),
-        )  # fmt: skip
+            "-X",
+            "POST",
+            f"{service.url}/api/webhooks/inbound",
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            f"x-api-key: {API_KEY}",
+            "-d",
+            json.dumps(body),
+        )
         assert answer["status"] == "pending"
         with ApprovalsClient(service.url, reviewer_token=REVIEWER_TOKEN) as reviewer:
             reviewer.approve(answer["approvalId"], note="Approved.")

@@ -110,7 +110,7 @@ def drive_sync(http: httpx.Client, steps: Step[T]) -> T:
             except httpx.TransportError as exc:
                 outcome = exc
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return done.value
 
 
 async def drive_async(http: httpx.AsyncClient, steps: Step[T]) -> T:
@@ -128,4 +128,4 @@ async def drive_async(http: httpx.AsyncClient, steps: Step[T]) -> T:
             except httpx.TransportError as exc:
                 outcome = exc
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return done.value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import random
 import time
 from collections.abc import Iterable
@@ -112,7 +113,7 @@ class ApprovalCalls:
             )
         )
 
-    def list(
+    def list_page(
         self, status: ApprovalStatus | None, limit: int, cursor: str | None
     ) -> Step[ApprovalList]:
         params: dict[str, Any] = {"limit": limit}
@@ -142,7 +143,7 @@ class ApprovalCalls:
         )
         return Approval.model_validate(response.json())
 
-    def wait_many(self, ids: list[str], max_wait_ms: int) -> Step[WaitResult]:
+    def wait_many(self, ids: builtins.list[str], max_wait_ms: int) -> Step[WaitResult]:
         body = WaitRequest(ids=ids, max_wait_ms=max_wait_ms)
         response = yield from self._request(
             "POST",
@@ -152,7 +153,7 @@ class ApprovalCalls:
         )
         return WaitResult.model_validate(response.json())
 
-    def callbacks(self, approval_id: str) -> Step[list[CallbackDelivery]]:
+    def callbacks(self, approval_id: str) -> Step[builtins.list[CallbackDelivery]]:
         response = yield from self._request(
             "GET", f"/api/approvals/{approval_id}/callbacks", auth="any"
         )
@@ -255,7 +256,10 @@ class ApprovalsClient(_ClientBase):
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -279,10 +283,17 @@ class ApprovalsClient(_ClientBase):
     ) -> ApprovalCreated:
         """Submit an approval. With ``idempotency_key`` a retry never creates a second one."""
         body = _approval_request(
-            action, summary, details, risk_level=risk_level, risk_score=risk_score,
-            justification=justification, callback_url=callback_url, source=source,
-            trace=trace, expires_in=expires_in,
-        )  # fmt: skip
+            action,
+            summary,
+            details,
+            risk_level=risk_level,
+            risk_score=risk_score,
+            justification=justification,
+            callback_url=callback_url,
+            source=source,
+            trace=trace,
+            expires_in=expires_in,
+        )
         return drive_sync(self._http, self.calls.create(body, idempotency_key))
 
     def get(self, approval_id: str, *, wait: float = 0) -> Approval:
@@ -292,7 +303,7 @@ class ApprovalsClient(_ClientBase):
     def list(
         self, status: ApprovalStatus | None = None, *, limit: int = 50, cursor: str | None = None
     ) -> ApprovalList:
-        return drive_sync(self._http, self.calls.list(status, limit, cursor))
+        return drive_sync(self._http, self.calls.list_page(status, limit, cursor))
 
     def inbound(self, body: InboundRequest) -> InboundResponse:
         """Seed 000's ``/api/webhooks/inbound``: short-wait and/or callback."""
@@ -317,7 +328,7 @@ class ApprovalsClient(_ClientBase):
     def wait_many(self, ids: Iterable[str], *, max_wait: float = 30.0) -> WaitResult:
         return drive_sync(self._http, self.calls.wait_many(list(ids), int(max_wait * 1000)))
 
-    def callbacks(self, approval_id: str) -> list[CallbackDelivery]:
+    def callbacks(self, approval_id: str) -> builtins.list[CallbackDelivery]:
         return drive_sync(self._http, self.calls.callbacks(approval_id))
 
     def wait_for_decision(
@@ -347,7 +358,10 @@ class AsyncApprovalsClient(_ClientBase):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.aclose()
 
@@ -370,10 +384,17 @@ class AsyncApprovalsClient(_ClientBase):
         idempotency_key: str | None = None,
     ) -> ApprovalCreated:
         body = _approval_request(
-            action, summary, details, risk_level=risk_level, risk_score=risk_score,
-            justification=justification, callback_url=callback_url, source=source,
-            trace=trace, expires_in=expires_in,
-        )  # fmt: skip
+            action,
+            summary,
+            details,
+            risk_level=risk_level,
+            risk_score=risk_score,
+            justification=justification,
+            callback_url=callback_url,
+            source=source,
+            trace=trace,
+            expires_in=expires_in,
+        )
         return await drive_async(self._http, self.calls.create(body, idempotency_key))
 
     async def get(self, approval_id: str, *, wait: float = 0) -> Approval:
@@ -382,7 +403,7 @@ class AsyncApprovalsClient(_ClientBase):
     async def list(
         self, status: ApprovalStatus | None = None, *, limit: int = 50, cursor: str | None = None
     ) -> ApprovalList:
-        return await drive_async(self._http, self.calls.list(status, limit, cursor))
+        return await drive_async(self._http, self.calls.list_page(status, limit, cursor))
 
     async def inbound(self, body: InboundRequest) -> InboundResponse:
         return await drive_async(self._http, self.calls.inbound(body))
@@ -406,7 +427,7 @@ class AsyncApprovalsClient(_ClientBase):
     async def wait_many(self, ids: Iterable[str], *, max_wait: float = 30.0) -> WaitResult:
         return await drive_async(self._http, self.calls.wait_many(list(ids), int(max_wait * 1000)))
 
-    async def callbacks(self, approval_id: str) -> list[CallbackDelivery]:
+    async def callbacks(self, approval_id: str) -> builtins.list[CallbackDelivery]:
         return await drive_async(self._http, self.calls.callbacks(approval_id))
 
     async def wait_for_decision(

@@ -31,7 +31,7 @@ log = logging.getLogger("signoff.server")
 def announce(lines: list[str]) -> None:
     """Printed once, on the start that created them: the only time a secret is shown."""
     for line in lines:
-        print(line, flush=True)  # noqa: T201
+        print(line, flush=True)
 
 
 async def sweep_expired(services: Services) -> None:
@@ -127,7 +127,9 @@ def create_app(settings: Settings) -> FastAPI:
 def serve(settings: Settings) -> None:
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -24,9 +24,7 @@ def presented_key(request: Request) -> str | None:
     return authorization.strip()
 
 
-def principal(
-    request: Request, services: Annotated[Services, Depends(get_services)]
-) -> Principal:
+def principal(request: Request, services: Annotated[Services, Depends(get_services)]) -> Principal:
     found = services.keyring.identify(presented_key(request))
     if found is None:
         raise HTTPException(401, "missing or invalid API key or reviewer token")

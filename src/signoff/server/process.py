@@ -61,7 +61,7 @@ class ServiceProcess:
         return args + self.extra_args
 
     def start(self, timeout: float = 30.0) -> ServiceProcess:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = {**os.environ, **(self.env or {})}
         env.pop("SIGNOFF_API_KEY", None)
         env.pop("SIGNOFF_REVIEWER_TOKEN", None)
@@ -103,6 +103,9 @@ class ServiceProcess:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -93,7 +93,7 @@ async def list_approvals(
 ) -> ApprovalList:
     """Newest first; follow ``nextCursor`` for more."""
     try:
-        items, next_cursor = await services.approvals.list(status, limit, cursor)
+        items, next_cursor = await services.approvals.page(status, limit, cursor)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     return ApprovalList(data=items, next_cursor=next_cursor)

@@ -61,7 +61,9 @@ class DeliveryWorker:
                 pass
 
     def backoff(self, attempt: int) -> float:
-        delay = min(self.settings.delivery_backoff_cap, self.settings.delivery_backoff_base * 2**attempt)
+        delay = min(
+            self.settings.delivery_backoff_cap, self.settings.delivery_backoff_base * 2**attempt
+        )
         return delay * random.uniform(0.8, 1.2)
 
     async def _send(self, item: DueDelivery) -> None:

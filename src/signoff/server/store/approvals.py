@@ -129,7 +129,7 @@ class ApprovalStore:
             if existing is None:
                 raise
             return existing, False
-        row = await self._row(values["id"])
+        row = await self._row(str(values["id"]))
         assert row is not None
         return to_model(row, self.base_url), True
 
@@ -146,7 +146,9 @@ class ApprovalStore:
             raise IdempotencyConflict(key)
         return to_model(row, self.base_url)
 
-    async def _row(self, approval_id: str, conn: AsyncConnection | None = None) -> RowMapping | None:
+    async def _row(
+        self, approval_id: str, conn: AsyncConnection | None = None
+    ) -> RowMapping | None:
         query = select(approvals).where(approvals.c.id == approval_id)
         if conn is not None:
             return (await conn.execute(query)).mappings().first()
@@ -168,11 +170,11 @@ class ApprovalStore:
         async with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                rows = (await conn.execute(select(approvals).where(approvals.c.id.in_(chunk))))
+                rows = await conn.execute(select(approvals).where(approvals.c.id.in_(chunk)))
                 found.extend(to_model(row, self.base_url) for row in rows.mappings())
         return found
 
-    async def list(
+    async def page(
         self, status: ApprovalStatus | None, limit: int, cursor: str | None
     ) -> tuple[list[Approval], str | None]:
         """Newest first, keyset-paginated by (created_at, id)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from signoff.models import CallbackDelivery, DeliveryAttempt
@@ -77,7 +77,9 @@ class OutboxStore:
                         select(deliveries)
                         .where(deliveries.c.state == "pending")
                         .where(deliveries.c.next_attempt_at <= now)
-                        .where(or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now))
+                        .where(
+                            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
+                        )
                         .order_by(deliveries.c.next_attempt_at)
                         .limit(limit)
                     )
@@ -92,9 +94,7 @@ class OutboxStore:
                     update(deliveries)
                     .where(deliveries.c.id == row["id"])
                     .where(deliveries.c.state == "pending")
-                    .where(
-                        or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
-                    )
+                    .where(or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now))
                     .values(lease_until=now + LEASE)
                 )
             if result.rowcount == 1:
@@ -141,15 +141,6 @@ class OutboxStore:
                     next_attempt_at=next_attempt_at,
                     lease_until=None,
                 )
-            )
-
-    async def next_due_at(self) -> datetime | None:
-        async with self.engine.connect() as conn:
-            return await conn.scalar(  # type: ignore[no-any-return]
-                select(deliveries.c.next_attempt_at)
-                .where(and_(deliveries.c.state == "pending"))
-                .order_by(deliveries.c.next_attempt_at)
-                .limit(1)
             )
 
     async def for_subject(self, subject_id: str) -> list[CallbackDelivery]:

@@ -62,9 +62,7 @@ def upgrade() -> None:
     op.create_table(
         "delivery_attempts",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column(
-            "delivery_id", sa.String(40), sa.ForeignKey("deliveries.id"), nullable=False
-        ),
+        sa.Column("delivery_id", sa.String(40), sa.ForeignKey("deliveries.id"), nullable=False),
         sa.Column("attempted_at", UTCDateTime, nullable=False),
         sa.Column("status_code", sa.Integer),
         sa.Column("error", sa.Text),
