@@ -173,3 +173,20 @@ async def test_async_client_shares_the_retry_logic() -> None:
 def test_keys_stay_out_of_repr() -> None:
     client = ApprovalsClient("http://x.test", api_key="cq_live_secret", reviewer_token="rt_secret")
     assert "secret" not in repr(client) and "secret" not in repr(client.calls)
+
+
+async def test_waiter_falls_back_to_polling_without_the_multi_wait_endpoint() -> None:
+    from signoff.waiting import DecisionWaiter
+
+    with peer(
+        Answer(404, {"error": "Not Found"}),  # POST /api/approvals/wait: no such route
+        Answer(200, approval()),  # GET: the approval exists, so the route is missing
+        Answer(200, approval()),  # polling ...
+        Answer(200, approval("APPROVED")),
+    ) as p:
+        async with AsyncApprovalsClient(p.url, api_key="k", retry=FAST) as client:
+            waiter = DecisionWaiter(client)
+            decided = await waiter.wait("req_1", timeout=30)
+            await waiter.close()
+    assert decided.status is ApprovalStatus.APPROVED
+    assert [method for method, _, _ in p.seen][:2] == ["POST", "GET"]

@@ -1,9 +1,10 @@
 """HTTP clients (sync and async from one implementation) for signoff's two APIs."""
 
 from signoff.client._transport import RetryPolicy
-from signoff.client.approvals import ApprovalsClient, AsyncApprovalsClient
+from signoff.client.approvals import ApprovalsClient, AsyncApprovalsClient, require_approved
 from signoff.client.errors import (
     APIError,
+    ApprovalCancelled,
     ApprovalExpired,
     ApprovalRejected,
     Conflict,
@@ -19,6 +20,7 @@ from signoff.client.errors import (
 
 __all__ = [
     "APIError",
+    "ApprovalCancelled",
     "ApprovalExpired",
     "ApprovalRejected",
     "ApprovalsClient",
@@ -33,4 +35,5 @@ __all__ = [
     "SignoffError",
     "TransportError",
     "Unauthorized",
+    "require_approved",
 ]

@@ -12,7 +12,12 @@ from typing import Any, Literal
 import httpx
 
 from signoff.client._transport import RetryPolicy, Sleep, Step, drive_async, drive_sync, send
-from signoff.client.errors import ApprovalExpired, ApprovalRejected, DecisionTimeout
+from signoff.client.errors import (
+    ApprovalCancelled,
+    ApprovalExpired,
+    ApprovalRejected,
+    DecisionTimeout,
+)
 from signoff.models import (
     LONG_POLL_HEADER,
     MAX_LONG_POLL_MS,
@@ -22,6 +27,7 @@ from signoff.models import (
     ApprovalRequest,
     ApprovalStatus,
     CallbackDelivery,
+    CancelRequest,
     DecisionRequest,
     InboundRequest,
     InboundResponse,
@@ -143,6 +149,15 @@ class ApprovalCalls:
         )
         return Approval.model_validate(response.json())
 
+    def cancel(self, approval_id: str, reason: str | None) -> Step[Approval]:
+        response = yield from self._request(
+            "POST",
+            f"/api/approvals/{approval_id}/cancel",
+            json=CancelRequest(reason=reason).to_wire(exclude_none=True),
+            idempotency_key=f"cancel-{approval_id}",
+        )
+        return Approval.model_validate(response.json())
+
     def wait_many(self, ids: builtins.list[str], max_wait_ms: int) -> Step[WaitResult]:
         body = WaitRequest(ids=ids, max_wait_ms=max_wait_ms)
         response = yield from self._request(
@@ -217,11 +232,13 @@ def _approval_request(
     )
 
 
-def _require_approved(approval: Approval) -> Approval:
+def require_approved(approval: Approval) -> Approval:
     if approval.status is ApprovalStatus.APPROVED:
         return approval
     if approval.is_expired:
         raise ApprovalExpired(approval)
+    if approval.is_cancelled:
+        raise ApprovalCancelled(approval)
     raise ApprovalRejected(approval)
 
 
@@ -325,6 +342,10 @@ class ApprovalsClient(_ClientBase):
     def reject(self, approval_id: str, *, note: str | None = None) -> Approval:
         return self.decide(approval_id, DecisionRequest(decision="reject", note=note))
 
+    def cancel(self, approval_id: str, *, reason: str | None = None) -> Approval:
+        """Withdraw a pending approval (409 :class:`Conflict` once it is decided)."""
+        return drive_sync(self._http, self.calls.cancel(approval_id, reason))
+
     def wait_many(self, ids: Iterable[str], *, max_wait: float = 30.0) -> WaitResult:
         return drive_sync(self._http, self.calls.wait_many(list(ids), int(max_wait * 1000)))
 
@@ -343,7 +364,7 @@ class ApprovalsClient(_ClientBase):
         approval = drive_sync(
             self._http, self.calls.wait_for_decision(approval_id, timeout, poll_interval)
         )
-        return _require_approved(approval) if raise_on_reject else approval
+        return require_approved(approval) if raise_on_reject else approval
 
 
 class AsyncApprovalsClient(_ClientBase):
@@ -424,6 +445,9 @@ class AsyncApprovalsClient(_ClientBase):
     async def reject(self, approval_id: str, *, note: str | None = None) -> Approval:
         return await self.decide(approval_id, DecisionRequest(decision="reject", note=note))
 
+    async def cancel(self, approval_id: str, *, reason: str | None = None) -> Approval:
+        return await drive_async(self._http, self.calls.cancel(approval_id, reason))
+
     async def wait_many(self, ids: Iterable[str], *, max_wait: float = 30.0) -> WaitResult:
         return await drive_async(self._http, self.calls.wait_many(list(ids), int(max_wait * 1000)))
 
@@ -441,4 +465,4 @@ class AsyncApprovalsClient(_ClientBase):
         approval = await drive_async(
             self._http, self.calls.wait_for_decision(approval_id, timeout, poll_interval)
         )
-        return _require_approved(approval) if raise_on_reject else approval
+        return require_approved(approval) if raise_on_reject else approval

@@ -83,6 +83,14 @@ class ApprovalExpired(ApprovalRejected):
         self.approval = approval
 
 
+class ApprovalCancelled(ApprovalRejected):
+    """Whoever asked withdrew the approval before anyone decided."""
+
+    def __init__(self, approval: Approval) -> None:
+        SignoffError.__init__(self, f"approval {approval.id} was withdrawn before a decision")
+        self.approval = approval
+
+
 class DecisionTimeout(SignoffError):
     """The caller stopped waiting before anyone decided; the approval is still pending."""
 

@@ -57,6 +57,8 @@ class DecisionReason(str, Enum):
 
     REVIEWER = "REVIEWER"
     EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+    """Withdrawn by whoever asked (e.g. the Airflow task was killed or marked failed)."""
 
 
 class Source(WireModel):
@@ -150,6 +152,10 @@ class Approval(WireModel):
         return self.decision_reason_code is DecisionReason.EXPIRED
 
     @property
+    def is_cancelled(self) -> bool:
+        return self.decision_reason_code is DecisionReason.CANCELLED
+
+    @property
     def effective_details(self) -> JsonObject:
         """What the pipeline should act on: the reviewer's edit if there is one."""
         return self.modified_details if self.modified_details is not None else self.details
@@ -194,6 +200,12 @@ class DecisionRequest(WireModel):
         if self.decision == "reject" and self.modified_details is not None:
             raise ValueError("modifiedDetails: only an approval can carry edited details")
         return self
+
+
+class CancelRequest(WireModel):
+    """Body of ``POST /api/approvals/{id}/cancel``: the asker withdraws a pending approval."""
+
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 class WaitRequest(WireModel):

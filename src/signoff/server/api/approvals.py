@@ -16,6 +16,7 @@ from signoff.models import (
     ApprovalRequest,
     ApprovalStatus,
     CallbackDelivery,
+    CancelRequest,
     DecisionReason,
     DecisionRequest,
     WaitRequest,
@@ -158,6 +159,30 @@ async def decide(
         note=body.note,
         modified_details=body.modified_details if approved else None,
     )
+    return await record(services, approval_id, decision)
+
+
+@router.post(
+    "/{approval_id}/cancel", response_model=Approval, responses=errors(401, 403, 404, 409, 422)
+)
+async def cancel(
+    approval_id: str, who: ApiCaller, services: ServicesDep, body: CancelRequest | None = None
+) -> Approval:
+    """The asker withdraws a pending approval: it reads REJECTED with reason CANCELLED.
+
+    Waiters wake and the callback fires as for any decision, so whoever waits learns of it.
+    """
+    reason = body.reason if body and body.reason else "Withdrawn by the requester."
+    decision = Decision(
+        status=ApprovalStatus.REJECTED,
+        reason=DecisionReason.CANCELLED,
+        decided_by=who.name,
+        note=reason,
+    )
+    return await record(services, approval_id, decision)
+
+
+async def record(services: Services, approval_id: str, decision: Decision) -> Approval:
     current = await load(services, approval_id)  # also expires it if its time is up
     if current.is_decided:
         raise HTTPException(409, f"approval {approval_id} is already {current.status.value}")

@@ -218,7 +218,7 @@ class ApprovalStore:
                     decided_at=now,
                     decision_note=decision.note,
                     modified_details=decision.modified_details,
-                    retryable=decision.reason is not DecisionReason.REVIEWER,
+                    retryable=decision.reason is DecisionReason.EXPIRED,
                 )
             )
             row = await self._row(approval_id, conn)

@@ -1,0 +1,137 @@
+"""Waiting on many approvals at the cost of one: what a triggerer or a worker runs.
+
+An Airflow triggerer may hold thousands of deferred approval tasks in one event loop.
+Polling each (the hosted SDK polls every 3 s, Airflow's HITL trigger every 5 s) costs
+N requests per interval; a :class:`DecisionWaiter` instead keeps *one* long-poll
+(``POST /api/approvals/wait``) open for all of them and resolves each waiter the moment
+its approval is decided. Against a server without that endpoint (the hosted service) it
+falls back to one backing-off poll per approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+
+from signoff.client import AsyncApprovalsClient, DecisionTimeout, NotFound
+from signoff.models import Approval
+
+log = logging.getLogger(__name__)
+
+ROUND_SECONDS = 25.0
+"""One long-poll round; under the 30 s server cap and typical proxy idle timeouts."""
+
+DEBOUNCE_SECONDS = 0.01
+"""New waiters arriving together (a triggerer starting up) restart the poll once."""
+
+
+class DecisionWaiter:
+    """``await waiter.wait(approval_id, timeout=...)`` from any number of tasks."""
+
+    def __init__(self, client: AsyncApprovalsClient, *, round_seconds: float = ROUND_SECONDS):
+        self.client = client
+        self.round_seconds = round_seconds
+        self._futures: dict[str, list[asyncio.Future[Approval]]] = {}
+        self._changed = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._multiplexed = True  # until the server shows it has no /api/approvals/wait
+
+    @property
+    def waiting(self) -> int:
+        return len(self._futures)
+
+    async def wait(self, approval_id: str, *, timeout: float | None = None) -> Approval:
+        if not self._multiplexed:
+            return await self.client.wait_for_decision(approval_id, timeout=timeout)
+        future: asyncio.Future[Approval] = asyncio.get_running_loop().create_future()
+        self._futures.setdefault(approval_id, []).append(future)
+        self._changed.set()
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="signoff-decision-waiter")
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            raise DecisionTimeout(approval_id, timeout or 0.0) from None
+        finally:
+            waiting = self._futures.get(approval_id)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del self._futures[approval_id]
+                    self._changed.set()
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+
+    def _resolve(self, approval: Approval) -> None:
+        for future in self._futures.pop(approval.id, []):
+            if not future.done():
+                future.set_result(approval)
+
+    def _fail(self, approval_id: str, error: BaseException) -> None:
+        for future in self._futures.pop(approval_id, []):
+            if not future.done():
+                future.set_exception(error)
+
+    async def _run(self) -> None:
+        while self._futures:
+            await asyncio.sleep(DEBOUNCE_SECONDS)
+            self._changed.clear()
+            ids = list(self._futures)
+            poll = asyncio.create_task(self.client.wait_many(ids, max_wait=self.round_seconds))
+            changed = asyncio.create_task(self._changed.wait())
+            done, _ = await asyncio.wait({poll, changed}, return_when=asyncio.FIRST_COMPLETED)
+            if poll not in done:  # the set of ids changed: ask again with the new set
+                poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await poll
+                continue
+            changed.cancel()
+            try:
+                result = poll.result()
+            except NotFound:
+                await self._sort_out_not_found(ids)
+                continue
+            except Exception as exc:  # the server is away: keep the waiters, retry shortly
+                log.warning("waiting for decisions failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            for approval in result.decided:
+                self._resolve(approval)
+
+    async def _sort_out_not_found(self, ids: list[str]) -> None:
+        """Either some ids are unknown, or the server has no multi-wait endpoint."""
+        unknown = []
+        for approval_id in ids:
+            try:
+                approval = await self.client.get(approval_id)
+            except NotFound as exc:
+                unknown.append(approval_id)
+                self._fail(approval_id, exc)
+                continue
+            if approval.is_decided:
+                self._resolve(approval)
+        if not unknown:
+            log.info("server has no /api/approvals/wait; polling each approval instead")
+            self._multiplexed = False
+            for approval_id, futures in list(self._futures.items()):
+                self._futures.pop(approval_id, None)
+                task = asyncio.create_task(self.client.wait_for_decision(approval_id))
+                for future in futures:
+                    task.add_done_callback(functools.partial(_copy, future=future))
+
+
+def _copy(task: asyncio.Task[Approval], *, future: asyncio.Future[Approval]) -> None:
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif task.exception() is not None:
+        future.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        future.set_result(task.result())
