@@ -79,3 +79,28 @@ async def test_cancel_withdraws_and_wakes_the_waiter(client: AsyncApprovalsClien
     with pytest.raises(Conflict):
         await client.approve(created.id)
     await waiter.close()
+
+
+def in_flight(service: ServiceProcess, path: str) -> int:
+    import httpx
+
+    text = httpx.get(f"{service.url}/metrics", headers={"x-api-key": API_KEY}).text
+    for line in text.splitlines():
+        if line.startswith("signoff_http_requests_in_flight") and f'path="{path}"' in line:
+            return int(line.rsplit(" ", 1)[1])
+    return 0
+
+
+async def test_hundreds_of_waiters_hold_one_request_at_the_service(
+    service: ServiceProcess, client: AsyncApprovalsClient
+) -> None:
+    ids = [(await client.create("a", f"m{i}")).id for i in range(300)]
+    waiter = DecisionWaiter(client)
+    tasks = [asyncio.create_task(waiter.wait(i, timeout=60)) for i in ids]
+    await asyncio.sleep(0.5)
+    held = await asyncio.to_thread(in_flight, service, "/api/approvals/wait")
+    assert held == 1
+    for approval_id in ids:
+        await client.approve(approval_id)
+    assert len(await asyncio.gather(*tasks)) == 300
+    await waiter.close()

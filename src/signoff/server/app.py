@@ -8,17 +8,19 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff import __version__
 from signoff.server import errors
 from signoff.server.api import approvals, inbound
+from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.hub import DecisionHub, PostgresListener
+from signoff.server.metrics import RequestMetrics
 from signoff.server.services import Services
 from signoff.server.store.approvals import NOTIFY_CHANNEL, ApprovalStore
 from signoff.server.store.credentials import load_keyring, signing_secret
@@ -108,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
     app.include_router(approvals.router)
     app.include_router(inbound.router)
 
@@ -120,6 +123,12 @@ def create_app(settings: Settings) -> FastAPI:
         except Exception as exc:
             return JSONResponse({"error": f"database unavailable: {exc}"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def metrics(request: Request, _who: AnyCaller) -> str:
+        """Request counts per route and requests in flight (Prometheus text format)."""
+        collector: RequestMetrics = request.scope["state"]["metrics"]
+        return collector.render()
 
     return app
 
