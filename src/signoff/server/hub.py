@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 class DecisionHub:
     def __init__(self) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self.version = 0
+        self._changed = asyncio.Event()
 
     @contextlib.contextmanager
     def watch(self, ids: Iterable[str]) -> Iterator[asyncio.Event]:
@@ -40,8 +42,25 @@ class DecisionHub:
                         del self._waiters[key]
 
     def publish(self, approval_id: str) -> None:
+        """An approval was created or decided: wake its waiters and every change watcher."""
         for event in self._waiters.get(approval_id, ()):
             event.set()
+        self.version += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def next_change(self, after: int, timeout: float) -> int:
+        """Wait until something changed after ``after`` (a ``version``); the new version.
+
+        What live pages (server-sent events) wait on, instead of polling the database.
+        """
+        if self.version == after:
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return self.version
 
     @property
     def waiting(self) -> int:

@@ -39,7 +39,7 @@ async def submit(
     """Create an approval; an idempotency key replays the first answer (409 if the body differs)."""
     scoped_key = f"{who.name}:{idempotency_key}" if idempotency_key else None
     try:
-        return await services.approvals.create(
+        approval, created = await services.approvals.create(
             body,
             created_by=who.name,
             idempotency_key=scoped_key,
@@ -49,6 +49,9 @@ async def submit(
         raise HTTPException(
             409, "Idempotency-Key was already used with a different request body"
         ) from None
+    if created:
+        services.hub.publish(approval.id)
+    return approval, created
 
 
 async def load(services: Services, approval_id: str) -> Approval:

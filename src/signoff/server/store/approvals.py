@@ -122,6 +122,11 @@ class ApprovalStore:
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(approvals.insert().values(**values))
+                if self.is_postgres:  # live pages in other processes learn of it
+                    await conn.execute(
+                        text("SELECT pg_notify(:channel, :id)"),
+                        {"channel": NOTIFY_CHANNEL, "id": values["id"]},
+                    )
         except IntegrityError:
             if not idempotency_key:
                 raise
