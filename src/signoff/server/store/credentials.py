@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff.server.ids import new_id
@@ -122,3 +123,25 @@ async def signing_secret(engine: AsyncEngine, configured: str | None) -> tuple[s
         value = "whsec_" + secrets.token_urlsafe(32)
         await conn.execute(secrets_table.insert().values(name="signing_secret", value=value))
         return value, True
+
+
+async def session_secret(engine: AsyncEngine) -> str:
+    """The key that signs reviewer page sessions: stored, or made now on first use.
+
+    Kept in the database like the signing secret, so sessions survive a restart and every
+    process sharing one PostgreSQL accepts the others' cookies. Never shown to anyone.
+    """
+    query = select(secrets_table.c.value).where(secrets_table.c.name == "session_secret")
+    async with engine.connect() as conn:
+        stored = await conn.scalar(query)
+    if stored:
+        return str(stored)
+    value = secrets.token_urlsafe(32)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(secrets_table.insert().values(name="session_secret", value=value))
+    except IntegrityError:  # another request or process made it first: use theirs
+        async with engine.connect() as conn:
+            stored = await conn.scalar(query)
+        return str(stored)
+    return value

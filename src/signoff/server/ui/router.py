@@ -1,0 +1,472 @@
+"""The reviewer's pages: sign-in, inbox, the approval page (the ``reviewUrl``), history.
+
+A decision taken here calls the API's own ``decide`` handler, so it is recorded,
+published to waiters and its callback queued exactly as ``POST /api/approvals/{id}/
+decision`` would. Pages answer HTML (never the API's JSON errors) and are left out of
+the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from signoff.models import Approval, ApprovalStatus, DecisionRequest, RiskLevel
+from signoff.server.api import approvals as approvals_api
+from signoff.server.services import Services, get_services
+from signoff.server.store.credentials import key_hash, session_secret
+from signoff.server.ui import queries
+from signoff.server.ui.diff import diff
+from signoff.server.ui.render import SECURITY_HEADERS, render
+from signoff.server.ui.session import (
+    COOKIE,
+    Session,
+    SessionCodec,
+    clear_cookie,
+    csrf_ok,
+    is_secure,
+    set_cookie,
+)
+
+router = APIRouter(include_in_schema=False)
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+INBOX_LIMIT = 200
+HISTORY_PAGE = 50
+KEEPALIVE_SECONDS = 15.0
+"""An SSE comment this often keeps proxies from closing an idle stream."""
+
+STATUSES = {s.value.lower(): s for s in ApprovalStatus}
+RISKS = {r.value: r for r in RiskLevel}
+
+
+# -- sessions -------------------------------------------------------------------------
+
+
+async def codec(request: Request, services: Services) -> SessionCodec:
+    """Made on first use from the stored session secret, then kept on the app."""
+    found: SessionCodec | None = getattr(request.app.state, "ui_sessions", None)
+    if found is None:
+        found = SessionCodec(await session_secret(services.approvals.engine))
+        request.app.state.ui_sessions = found
+    return found
+
+
+async def current_session(request: Request, services: Services) -> Session | None:
+    value = request.cookies.get(COOKIE)
+    if not value:
+        return None
+    return (await codec(request, services)).decode(value, services.keyring)
+
+
+def html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+def page(
+    request: Request, session: Session | None, template: str, status: int = 200, **context: Any
+) -> HTMLResponse:
+    return html(
+        render(
+            template,
+            request=request,
+            reviewer=session.reviewer.name if session and session.reviewer else None,
+            csrf=session.csrf if session else "",
+            **context,
+        ),
+        status,
+    )
+
+
+def local_path(target: str | None) -> str:
+    """Where to go after signing in: only a path on this site, never another host."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/inbox"
+
+
+def to_sign_in(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/signin?{urlencode({'next': target})}", status_code=303)
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The urlencoded body of a form post (first value of each field)."""
+    raw = (await request.body()).decode("utf-8", errors="replace")
+    return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+
+
+def refused(request: Request, session: Session | None) -> HTMLResponse:
+    return page(
+        request,
+        session,
+        "message.html",
+        status=403,
+        title="Form refused",
+        message=(
+            "This form was refused: it did not come from a page of this site, or it is "
+            "older than your current sign-in. Go back, reload the page and try again."
+        ),
+    )
+
+
+# -- sign-in and sign-out -------------------------------------------------------------
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/inbox", status_code=303)
+
+
+@router.get("/signin")
+async def sign_in_page(request: Request, services: ServicesDep) -> HTMLResponse:
+    session = await current_session(request, services)
+    target = local_path(request.query_params.get("next"))
+    if session and session.reviewer:
+        return page(
+            request, session, "message.html", title="Signed in",
+            message=f"You are signed in as {session.reviewer.name}.", link=target,
+        )  # fmt: skip
+    return await sign_in_form(request, services, session, target)
+
+
+async def sign_in_form(
+    request: Request,
+    services: Services,
+    session: Session | None,
+    target: str,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    cookie = None
+    if session is None:
+        session, cookie = (await codec(request, services)).anonymous()
+    response = page(request, session, "signin.html", status, next=target, error=error)
+    if cookie:
+        set_cookie(response, cookie, secure=is_secure(request, services.settings.base_url))
+    return response
+
+
+@router.post("/signin")
+async def sign_in(request: Request, services: ServicesDep) -> Response:
+    session = await current_session(request, services)
+    fields = await form(request)
+    target = local_path(fields.get("next"))
+    if not csrf_ok(session, fields.get("csrf")):
+        return await sign_in_form(
+            request, services, None, target, status=403,
+            error="The sign-in form had expired. It has been renewed: enter your token again.",
+        )  # fmt: skip
+    token = fields.get("token", "").strip()
+    who = services.keyring.identify(token)
+    if who is None or who.kind != "reviewer":
+        error = (
+            "That is an API key for pipelines. Sign in with a reviewer token."
+            if who is not None
+            else "That reviewer token is not known to this service."
+        )
+        return await sign_in_form(request, services, session, target, error=error, status=401)
+    _, cookie = (await codec(request, services)).signed_in(who, key_hash(token))
+    response = RedirectResponse(target, status_code=303)
+    set_cookie(response, cookie, secure=is_secure(request, services.settings.base_url))
+    return response
+
+
+@router.post("/signout")
+async def sign_out(request: Request, services: ServicesDep) -> Response:
+    session = await current_session(request, services)
+    if not csrf_ok(session, (await form(request)).get("csrf")):
+        return refused(request, session)
+    response = RedirectResponse("/signin?signedout=1", status_code=303)
+    clear_cookie(response, secure=is_secure(request, services.settings.base_url))
+    return response
+
+
+# -- inbox and history ----------------------------------------------------------------
+
+
+def filters_from(request: Request, default_status: ApprovalStatus | None) -> queries.Filters:
+    params = request.query_params
+    status_param = params.get("status", "").lower()
+    if status_param == "all":
+        status = None
+    else:
+        status = STATUSES.get(status_param, default_status)
+    action = params.get("action", "").strip()[:200] or None
+    reviewer = params.get("reviewer", "").strip()[:200] or None
+    return queries.Filters(
+        status=status,
+        action=action,
+        risk=RISKS.get(params.get("risk", "")),
+        reviewer=reviewer,
+        sort="newest" if params.get("sort") == "newest" else "risk",
+    )
+
+
+def filter_query(filters: queries.Filters) -> str:
+    """The filters as a query string, for links and for the live refresh."""
+    values = {
+        "status": filters.status.value.lower() if filters.status else "all",
+        "action": filters.action or "",
+        "risk": filters.risk.value if filters.risk else "",
+        "sort": filters.sort,
+    }
+    return urlencode({key: value for key, value in values.items() if value})
+
+
+async def inbox_context(services: Services, filters: queries.Filters) -> dict[str, Any]:
+    found = await queries.inbox(
+        services.approvals.engine, services.settings.base_url, filters, INBOX_LIMIT
+    )
+    return {"items": found.items, "total": found.total, "filters": filters}
+
+
+@router.get("/inbox")
+async def inbox(request: Request, services: ServicesDep) -> Response:
+    session = await current_session(request, services)
+    if session is None or session.reviewer is None:
+        return to_sign_in(request)
+    filters = filters_from(request, ApprovalStatus.PENDING)
+    actions, _ = await queries.choices(services.approvals.engine)
+    return page(
+        request,
+        session,
+        "inbox.html",
+        nav="inbox",
+        actions=actions,
+        risks=list(RISKS),
+        query=filter_query(filters),
+        **await inbox_context(services, filters),
+    )
+
+
+@router.get("/inbox/rows")
+async def inbox_rows(request: Request, services: ServicesDep) -> Response:
+    """The inbox's rows alone: what the page fetches when the event stream says so."""
+    session = await current_session(request, services)
+    if session is None or session.reviewer is None:
+        return Response("sign in again", status_code=401)
+    filters = filters_from(request, ApprovalStatus.PENDING)
+    return html(render("_inbox_live.html", **await inbox_context(services, filters)))
+
+
+@router.get("/history")
+async def history(request: Request, services: ServicesDep) -> Response:
+    session = await current_session(request, services)
+    if session is None or session.reviewer is None:
+        return to_sign_in(request)
+    filters = filters_from(request, None)
+    if filters.status is ApprovalStatus.PENDING:
+        filters = queries.Filters(None, filters.action, filters.risk, filters.reviewer)
+    try:
+        page_number = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    found = await queries.history(
+        services.approvals.engine,
+        services.settings.base_url,
+        filters,
+        HISTORY_PAGE,
+        (page_number - 1) * HISTORY_PAGE,
+    )
+    actions, reviewers = await queries.choices(services.approvals.engine)
+    rows = [(approval, changes_of(approval)) for approval in found.items]
+    base = {
+        "status": filters.status.value.lower() if filters.status else "",
+        "action": filters.action or "",
+        "risk": filters.risk.value if filters.risk else "",
+        "reviewer": filters.reviewer or "",
+    }
+    base = {key: value for key, value in base.items() if value}
+    more = page_number * HISTORY_PAGE < found.total
+    return page(
+        request,
+        session,
+        "history.html",
+        nav="history",
+        rows=rows,
+        total=found.total,
+        filters=filters,
+        actions=actions,
+        reviewers=reviewers,
+        risks=list(RISKS),
+        page_number=page_number,
+        newer=urlencode({**base, "page": page_number - 1}) if page_number > 1 else None,
+        older=urlencode({**base, "page": page_number + 1}) if more else None,
+    )
+
+
+def changes_of(approval: Approval) -> list[Any]:
+    if approval.modified_details is None:
+        return []
+    return diff(approval.details, approval.modified_details)
+
+
+# -- live updates ---------------------------------------------------------------------
+
+
+@router.get("/events")
+async def events(request: Request, services: ServicesDep) -> Response:
+    """Server-sent events: ``change`` whenever an approval is created or decided.
+
+    Waits on the hub (no database polling); the page then fetches what it shows.
+    """
+    session = await current_session(request, services)
+    if session is None or session.reviewer is None:
+        return Response("sign in again", status_code=401)
+    hub = services.hub
+    last_seen = request.headers.get("last-event-id")
+
+    async def stream() -> AsyncIterator[str]:
+        version = hub.version
+        yield f"retry: 3000\nid: {version}\ndata: hello\n\n"
+        if last_seen is not None and last_seen != str(version):
+            yield f"event: change\nid: {version}\ndata: {version}\n\n"  # missed while away
+        while True:
+            changed = await hub.next_change(version, KEEPALIVE_SECONDS)
+            if changed == version:
+                yield ": keepalive\n\n"
+                continue
+            version = changed
+            yield f"event: change\nid: {version}\ndata: {version}\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# -- the approval page ----------------------------------------------------------------
+
+
+async def review_context(services: Services, approval: Approval) -> dict[str, Any]:
+    return {
+        "approval": approval,
+        "created_by": await queries.created_by(services.approvals.engine, approval.id),
+        "deliveries": await services.outbox.for_subject(approval.id),
+        "changes": changes_of(approval),
+    }
+
+
+async def review_page(
+    request: Request,
+    services: Services,
+    session: Session,
+    approval: Approval,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    note: str = "",
+    edited: str | None = None,
+) -> HTMLResponse:
+    return page(
+        request,
+        session,
+        "review.html",
+        status=status,
+        nav="inbox",
+        error=error,
+        note=note,
+        edited=edited,
+        **await review_context(services, approval),
+    )
+
+
+@router.get("/review/{approval_id}")
+async def review(approval_id: str, request: Request, services: ServicesDep) -> Response:
+    session = await current_session(request, services)
+    if session is None or session.reviewer is None:
+        return to_sign_in(request)
+    approval = await services.approvals.get(approval_id)
+    if approval is None:
+        return not_found(request, session, approval_id)
+    return await review_page(request, services, session, approval)
+
+
+@router.get("/review/{approval_id}/live")
+async def review_live(approval_id: str, request: Request, services: ServicesDep) -> Response:
+    """The parts of the approval page that change on their own: status and deliveries."""
+    session = await current_session(request, services)
+    if session is None or session.reviewer is None:
+        return Response("sign in again", status_code=401)
+    approval = await services.approvals.get(approval_id)
+    if approval is None:
+        return Response("not found", status_code=404)
+    return html(
+        render(
+            "_live.html", csrf=session.csrf, note="", edited=None, error=None,
+            **await review_context(services, approval),
+        )
+    )  # fmt: skip
+
+
+def not_found(request: Request, session: Session, approval_id: str) -> HTMLResponse:
+    return page(
+        request,
+        session,
+        "message.html",
+        status=404,
+        title="No such approval",
+        message=f"There is no approval with id {approval_id}.",
+        link="/inbox",
+    )
+
+
+@router.post("/review/{approval_id}/decision")
+async def decide(approval_id: str, request: Request, services: ServicesDep) -> Response:
+    session = await current_session(request, services)
+    if session is None or session.reviewer is None:
+        target = urlencode({"next": f"/review/{approval_id}"})
+        return RedirectResponse(f"/signin?{target}", status_code=303)
+    fields = await form(request)
+    if not csrf_ok(session, fields.get("csrf")):
+        return refused(request, session)
+    approval = await services.approvals.get(approval_id)
+    if approval is None:
+        return not_found(request, session, approval_id)
+    choice = fields.get("decision", "")
+    note = fields.get("note", "").strip()
+    edited = fields.get("edited")
+
+    def again(error: str, status: int = 422) -> Any:
+        return review_page(
+            request, services, session, approval, status=status, error=error, note=note,
+            edited=edited if choice == "approve_edited" else None,
+        )  # fmt: skip
+
+    if choice not in ("approve", "approve_edited", "reject"):
+        return await again("Choose Approve, Approve with edits or Reject.", 400)
+    modified: dict[str, Any] | None = None
+    if choice == "approve_edited":
+        try:
+            parsed = json.loads(edited or "")
+        except ValueError as exc:
+            return await again(f"The edited details are not valid JSON: {exc}.")
+        if not isinstance(parsed, dict):
+            return await again("The edited details must be a JSON object ({ … }).")
+        if diff(approval.details, parsed):
+            modified = parsed
+    try:
+        body = DecisionRequest(
+            decision="reject" if choice == "reject" else "approve",
+            modified_details=modified,
+            note=note or None,
+        )
+    except ValidationError as exc:
+        return await again(f"The decision is not valid: {exc.errors()[0]['msg']}.")
+    try:
+        await approvals_api.decide(approval_id, body, session.reviewer, services)
+    except HTTPException as exc:
+        latest = await services.approvals.get(approval_id) or approval
+        return await review_page(
+            request, services, session, latest, status=exc.status_code,
+            error=f"Not recorded: {exc.detail}.",
+        )  # fmt: skip
+    return RedirectResponse(f"/review/{approval_id}", status_code=303)

@@ -1,0 +1,260 @@
+// signoff reviewer pages: live updates, local times, and the details editor.
+// Everything works without this file; it only adds what a browser can do better.
+"use strict";
+
+(function () {
+  const announce = (text) => {
+    const region = document.getElementById("announce");
+    if (!region) return;
+    region.textContent = "";
+    window.setTimeout(() => { region.textContent = text; }, 50);
+  };
+
+  // -- times: "3 min ago", "5 h left", and absolute times in the reader's zone -------
+  const span = (seconds) => {
+    seconds = Math.abs(seconds);
+    if (seconds < 60) return Math.floor(seconds) + " s";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min";
+    if (seconds < 48 * 3600) {
+      const hours = Math.floor(seconds / 3600);
+      const minutes = Math.floor((seconds % 3600) / 60);
+      return hours < 10 && minutes ? hours + " h " + minutes + " min" : hours + " h";
+    }
+    return Math.floor(seconds / 86400) + " days";
+  };
+  const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  const refreshTimes = (root) => {
+    const now = Date.now();
+    for (const el of (root || document).querySelectorAll("time[data-rel]")) {
+      const at = Date.parse(el.getAttribute("datetime") || "");
+      if (Number.isNaN(at)) continue;
+      const kind = el.dataset.rel;
+      if (kind === "ago") el.textContent = span((now - at) / 1000) + " ago";
+      else if (kind === "left") {
+        el.textContent = at <= now ? "expired" : span((at - now) / 1000) + " left";
+        el.classList.toggle("urgent", at - now < 3600 * 1000);
+      } else if (kind === "abs" && !el.dataset.done) {
+        el.title = el.textContent.trim();
+        el.textContent = absolute.format(new Date(at));
+        el.dataset.done = "1";
+      }
+    }
+  };
+
+  // -- live updates over server-sent events ----------------------------------------
+  const parse = (text) => new DOMParser().parseFromString(text, "text/html");
+
+  const refreshInbox = async (inbox) => {
+    const response = await fetch(inbox.dataset.rowsUrl, { credentials: "same-origin" });
+    if (response.status === 401) { window.location.reload(); return; }
+    if (!response.ok) return;
+    const fresh = parse(await response.text());
+    const rows = document.getElementById("rows");
+    const before = new Set([...rows.querySelectorAll("tr[data-id]")].map((tr) => tr.dataset.id));
+    const newRows = fresh.getElementById("rows");
+    let added = 0;
+    for (const tr of newRows.querySelectorAll("tr[data-id]")) {
+      if (!before.has(tr.dataset.id)) { tr.classList.add("new"); added += 1; }
+    }
+    const after = new Set([...newRows.querySelectorAll("tr[data-id]")].map((tr) => tr.dataset.id));
+    const gone = [...before].filter((id) => !after.has(id)).length;
+    rows.replaceWith(newRows);
+    document.getElementById("count").replaceWith(fresh.getElementById("count"));
+    refreshTimes(newRows);
+    const parts = [];
+    if (added) parts.push(added === 1 ? "1 new approval" : added + " new approvals");
+    if (gone) parts.push(gone === 1 ? "1 approval left this list" : gone + " approvals left this list");
+    if (parts.length) announce(parts.join(", ") + ".");
+  };
+
+  let deliveryTimer = null;
+  const scheduleDeliveries = (review) => {
+    if (deliveryTimer) window.clearTimeout(deliveryTimer);
+    deliveryTimer = null;
+    const section = document.getElementById("deliveries");
+    const next = section && Date.parse(section.dataset.nextAttempt || "");
+    if (!next || Number.isNaN(next)) return;
+    const wait = Math.max(1000, next - Date.now() + 1000);
+    // A retry is due at a known time: look again then, not on a fixed beat.
+    if (wait < 15 * 60 * 1000) deliveryTimer = window.setTimeout(() => refreshReview(review), wait);
+  };
+
+  const refreshReview = async (review) => {
+    const response = await fetch(review.dataset.liveUrl, { credentials: "same-origin" });
+    if (response.status === 401) { window.location.reload(); return; }
+    if (!response.ok) return;
+    const fresh = parse(await response.text());
+    for (const id of ["status-badge", "deliveries", "trail"]) {
+      const here = document.getElementById(id);
+      const there = fresh.getElementById(id);
+      if (here && there) { here.replaceWith(there); refreshTimes(there); }
+    }
+    const decision = document.getElementById("decision");
+    const freshDecision = fresh.getElementById("decision");
+    if (decision && freshDecision && decision.dataset.status !== freshDecision.dataset.status) {
+      decision.replaceWith(freshDecision);
+      refreshTimes(freshDecision);
+      announce("This approval was decided while you were looking: " +
+        freshDecision.querySelector(".verdict").textContent.replace(/\s+/g, " ").trim());
+    }
+    bindRefreshButton(review);
+    scheduleDeliveries(review);
+  };
+
+  const bindRefreshButton = (review) => {
+    const button = document.getElementById("refresh-deliveries");
+    if (button) button.addEventListener("click", () => refreshReview(review));
+  };
+
+  const serialized = (work) => {
+    // One refresh at a time; changes that arrive meanwhile trigger one more.
+    let running = false;
+    let again = false;
+    const run = async () => {
+      if (running) { again = true; return; }
+      running = true;
+      try { await work(); } catch (err) { /* the next change retries */ }
+      running = false;
+      if (again) { again = false; run(); }
+    };
+    return run;
+  };
+
+  const listen = (onChange) => {
+    const state = document.getElementById("live-state");
+    const source = new EventSource("/events");
+    source.addEventListener("open", () => { if (state) state.dataset.state = "open"; });
+    source.addEventListener("change", () => onChange());
+    source.addEventListener("error", () => {
+      if (state) state.dataset.state = source.readyState === EventSource.CLOSED ? "closed" : "connecting";
+      if (source.readyState === EventSource.CLOSED) onChange();  // 401 there reloads to sign-in
+    });
+    window.addEventListener("pagehide", () => source.close());
+  };
+
+  // -- the details editor: validate, diff, then approve ---------------------------
+  const isIdentifier = (key) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(key);
+  const child = (path, key) => typeof key === "number" ? `${path}[${key}]`
+    : isIdentifier(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`;
+  const kindOf = (v) => v === null ? "null" : Array.isArray(v) ? "array" : typeof v;
+
+  const diff = (before, after, path, out) => {
+    const a = kindOf(before);
+    const b = kindOf(after);
+    if (a === "object" && b === "object") {
+      for (const key of Object.keys(before)) {
+        if (!Object.prototype.hasOwnProperty.call(after, key)) out.push({ path: child(path, key), kind: "removed", before: before[key] });
+        else diff(before[key], after[key], child(path, key), out);
+      }
+      for (const key of Object.keys(after)) {
+        if (!Object.prototype.hasOwnProperty.call(before, key)) out.push({ path: child(path, key), kind: "added", after: after[key] });
+      }
+    } else if (a === "array" && b === "array") {
+      for (let i = 0; i < Math.max(before.length, after.length); i += 1) {
+        if (i >= after.length) out.push({ path: child(path, i), kind: "removed", before: before[i] });
+        else if (i >= before.length) out.push({ path: child(path, i), kind: "added", after: after[i] });
+        else diff(before[i], after[i], child(path, i), out);
+      }
+    } else if (a !== b || before !== after) {
+      out.push({ path: path || "(whole)", kind: "changed", before, after });
+    }
+    return out;
+  };
+
+  const where = (text, message) => {
+    const match = /position (\d+)/.exec(message);
+    if (!match || /line \d+/.test(message)) return message;
+    const upto = text.slice(0, Number(match[1]));
+    const line = upto.split("\n").length;
+    const column = upto.length - upto.lastIndexOf("\n");
+    return `${message} (line ${line}, column ${column})`;
+  };
+
+  const bindEditor = () => {
+    const editor = document.getElementById("edited");
+    const originalNode = document.getElementById("original-details");
+    const form = document.getElementById("decide-form");
+    if (!form) return;
+    if (!editor || !originalNode) return;
+    const original = JSON.parse(originalNode.textContent);
+    const status = document.getElementById("edited-status");
+    const list = document.getElementById("edited-diff");
+    const button = document.getElementById("approve-edited");
+    const reset = document.getElementById("reset-edits");
+
+    const check = () => {
+      let value;
+      try {
+        value = JSON.parse(editor.value);
+      } catch (err) {
+        return { ok: false, message: "Not valid JSON: " + where(editor.value, err.message) };
+      }
+      if (kindOf(value) !== "object") return { ok: false, message: "The details must be a JSON object: { … }." };
+      const changes = diff(original, value, "", []);
+      if (!changes.length) return { ok: false, changes, message: "Valid JSON, no changes yet." };
+      return { ok: true, changes, message: `Valid JSON, ${changes.length} ${changes.length === 1 ? "change" : "changes"}:` };
+    };
+
+    const show = () => {
+      const result = check();
+      const invalid = !result.changes;
+      status.textContent = result.message;
+      status.className = invalid ? "error" : result.ok ? "ok-text" : "hint";
+      if (invalid) editor.setAttribute("aria-invalid", "true");
+      else editor.removeAttribute("aria-invalid");
+      button.disabled = !result.ok;
+      list.replaceChildren();
+      if (result.changes && result.changes.length) {
+        const ul = document.createElement("ul");
+        ul.className = "diff-list";
+        ul.setAttribute("aria-label", "Changes from the original details");
+        for (const change of result.changes) {
+          const li = document.createElement("li");
+          const path = document.createElement("code");
+          path.textContent = change.path;
+          li.append(path, " " + change.kind + ": ");
+          if (change.kind !== "added") {
+            const del = document.createElement("del");
+            del.textContent = JSON.stringify(change.before);
+            li.append(del);
+          }
+          if (change.kind === "changed") li.append(" → ");
+          if (change.kind !== "removed") {
+            const ins = document.createElement("ins");
+            ins.textContent = JSON.stringify(change.after);
+            li.append(ins);
+          }
+          ul.append(li);
+        }
+        list.append(ul);
+      }
+    };
+    form.addEventListener("submit", (event) => {
+      if (form.dataset.sent) { event.preventDefault(); return; }  // no double decision
+      if (event.submitter && event.submitter.value === "approve_edited" && !check().ok) {
+        event.preventDefault();
+        show();
+        editor.focus();
+        return;
+      }
+      form.dataset.sent = "1";
+    });
+    editor.addEventListener("input", show);
+    reset.addEventListener("click", () => { editor.value = editor.defaultValue; show(); editor.focus(); });
+    show();
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    refreshTimes();
+    window.setInterval(() => refreshTimes(), 30 * 1000);
+    bindEditor();
+    const inbox = document.getElementById("inbox");
+    if (inbox) listen(serialized(() => refreshInbox(inbox)));
+    const review = document.getElementById("review");
+    if (review) {
+      listen(serialized(() => refreshReview(review)));
+      bindRefreshButton(review);
+      scheduleDeliveries(review);
+    }
+  });
+})();
