@@ -76,7 +76,7 @@ def verify(
         raise SignatureError("signature timestamp is outside the tolerance")
 
 
-def verify_cko(body: bytes, header: str | None, key: str | bytes) -> None:
+def verify_cko_signature(body: bytes, header: str | None, key: str | bytes) -> None:
     """Raise :class:`SignatureError` unless ``header`` is the ``Cko-Signature`` of ``body``."""
     if not header or not hmac.compare_digest(hmac_hex(body, key), header.strip().lower()):
         raise SignatureError(f"{CKO_SIGNATURE_HEADER} does not match")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from signoff.signing import SignatureError, hmac_hex, sign, verify, verify_cko
+from signoff.signing import SignatureError, hmac_hex, sign, verify, verify_cko_signature
 
 
 def test_sign_and_verify_round_trip() -> None:
@@ -45,6 +45,6 @@ def test_cko_signature_is_hex_hmac_of_the_body() -> None:
     assert (
         hmac_hex(body, "key") == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
     )
-    verify_cko(body, hmac_hex(body, "key").upper(), "key")
+    verify_cko_signature(body, hmac_hex(body, "key").upper(), "key")
     with pytest.raises(SignatureError):
-        verify_cko(body, hmac_hex(body, "nope"), "key")
+        verify_cko_signature(body, hmac_hex(body, "nope"), "key")

@@ -17,6 +17,12 @@ from signoff.client.errors import (
     TransportError,
     Unauthorized,
 )
+from signoff.client.webhooks import (
+    AsyncWebhooksClient,
+    AsyncWorkflowsClient,
+    WebhooksClient,
+    WorkflowsClient,
+)
 
 __all__ = [
     "APIError",
@@ -25,6 +31,8 @@ __all__ = [
     "ApprovalRejected",
     "ApprovalsClient",
     "AsyncApprovalsClient",
+    "AsyncWebhooksClient",
+    "AsyncWorkflowsClient",
     "Conflict",
     "DecisionTimeout",
     "InvalidRequest",
@@ -35,5 +43,7 @@ __all__ = [
     "SignoffError",
     "TransportError",
     "Unauthorized",
+    "WebhooksClient",
+    "WorkflowsClient",
     "require_approved",
 ]

@@ -10,7 +10,6 @@ backoff, error mapping and long-poll fallbacks therefore exist exactly once.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import time
 from collections.abc import Generator
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from signoff.client.errors import TransportError, error_for_status
+from signoff.retry_after import retry_after_seconds
 
 T = TypeVar("T")
 
@@ -44,17 +44,6 @@ class RetryPolicy:
 
 
 Step = Generator["httpx.Request | Sleep", "httpx.Response | Exception | None", T]
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time())
 
 
 def raise_for_error(response: httpx.Response) -> None:

@@ -7,11 +7,12 @@ import random
 import time
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
-from signoff.client._transport import RetryPolicy, Sleep, Step, drive_async, drive_sync, send
+from signoff.client._calls import Calls
+from signoff.client._transport import RetryPolicy, Sleep, Step, drive_async, drive_sync
 from signoff.client.errors import (
     ApprovalCancelled,
     ApprovalExpired,
@@ -40,10 +41,8 @@ from signoff.models import (
 DEFAULT_POLL_INTERVAL = 10.0
 """Longest gap between polls against a server without long-poll (backoff starts at 1 s)."""
 
-Auth = Literal["api", "reviewer", "any"]
 
-
-class ApprovalCalls:
+class ApprovalCalls(Calls):
     """Every approvals call, once, as a sans-I/O generator (see ``_transport``)."""
 
     def __init__(
@@ -54,46 +53,14 @@ class ApprovalCalls:
         reviewer_token: str | None,
         retry: RetryPolicy,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, retry=retry)
         self.api_key = api_key
         self.reviewer_token = reviewer_token
-        self.retry = retry
 
-    def __repr__(self) -> str:  # keys stay out of logs and tracebacks
-        return f"{type(self).__name__}(base_url={self.base_url!r})"
-
-    def _headers(self, auth: Auth) -> dict[str, str]:
+    def _headers(self, auth: str) -> dict[str, str]:
         if auth == "reviewer" or (auth == "any" and not self.api_key):
             return {"Authorization": f"Bearer {self.reviewer_token}"} if self.reviewer_token else {}
         return {"x-api-key": self.api_key} if self.api_key else {}
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        auth: Auth = "api",
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        read_timeout: float | None = None,
-    ) -> Step[httpx.Response]:
-        headers = self._headers(auth)
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        extensions = {}
-        if read_timeout is not None:
-            extensions["timeout"] = httpx.Timeout(10.0, read=read_timeout).as_dict()
-        request = httpx.Request(
-            method,
-            self.base_url + path,
-            json=json,
-            params=params,
-            headers=headers,
-            extensions=extensions,
-        )
-        retryable = method == "GET" or bool(idempotency_key)
-        return (yield from send(request, self.retry, retryable=retryable))
 
     def create(self, body: ApprovalRequest, idempotency_key: str | None) -> Step[ApprovalCreated]:
         response = yield from self._request(

@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff import __version__
-from signoff.server import errors
-from signoff.server.api import approvals, inbound
+from signoff.server import errors, ui
+from signoff.server.api import approvals, events, inbound, webhooks, workflows
 from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
@@ -25,7 +25,10 @@ from signoff.server.services import Services
 from signoff.server.store.approvals import NOTIFY_CHANNEL, ApprovalStore
 from signoff.server.store.credentials import load_keyring, signing_secret
 from signoff.server.store.db import async_url, asyncpg_dsn, create_engine, migrate
+from signoff.server.store.events import EventStore
+from signoff.server.store.idempotency import IdempotencyStore
 from signoff.server.store.outbox import OutboxStore
+from signoff.server.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger("signoff.server")
 
@@ -64,6 +67,7 @@ async def start(settings: Settings, engine: AsyncEngine) -> Services:
         lines.append(f"signoff: created callback signing secret (shown once): {secret}")
     announce(lines)
     outbox = OutboxStore(engine)
+    events = EventStore(engine)
     return Services(
         settings=settings,
         approvals=ApprovalStore(
@@ -72,7 +76,10 @@ async def start(settings: Settings, engine: AsyncEngine) -> Services:
         outbox=outbox,
         keyring=keyring,
         hub=DecisionHub(),
-        worker=DeliveryWorker(outbox, settings, secret),
+        worker=DeliveryWorker(outbox, settings, secret, events),
+        subscriptions=SubscriptionStore(engine, base_url=settings.base_url),
+        events=events,
+        idempotency=IdempotencyStore(engine),
     )
 
 
@@ -113,6 +120,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestMetrics)
     app.include_router(approvals.router)
     app.include_router(inbound.router)
+    app.include_router(webhooks.router)
+    app.include_router(workflows.router)
+    app.include_router(events.router)
+    app.include_router(ui.router)
+    app.mount(ui.STATIC_PREFIX, ui.static_files(), name="static")
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -27,6 +27,10 @@ class Settings:
     delivery_backoff_cap: float = 3600.0
     delivery_max_attempts: int = 12
     delivery_timeout: float = 10.0
+    endpoint_flag_after: int = 5
+    """Consecutive failed attempts after which an endpoint shows as failing."""
+    endpoint_deactivate_after: float = 72 * 3600.0
+    """Seconds an endpoint may keep failing before it is deactivated."""
     sweep_interval: float = 1.0
 
     @property

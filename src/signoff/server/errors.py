@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from signoff.server.ids import new_id
+
 
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
@@ -27,17 +29,62 @@ def validation_message(exc: RequestValidationError) -> tuple[int, str]:
     return 422, "; ".join(messages)
 
 
+class CkoError(HTTPException):
+    """An error of the webhook management API, in the hosted platform's shape.
+
+    ``{"error": "...", "error_type": "request_invalid", "error_codes": ["url_invalid"],
+    "request_id": "..."}``: signoff's ``error`` plus what the checkout SDK reads.
+    """
+
+    def __init__(self, status_code: int, message: str, *codes: str, error_type: str = "") -> None:
+        super().__init__(status_code, message)
+        self.error_type = error_type or (
+            "request_invalid" if status_code in (400, 422) else ERROR_TYPES.get(status_code, "")
+        )
+        self.error_codes = list(codes)
+
+
+ERROR_TYPES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict"}
+
+CKO_PREFIXES = ("/webhooks", "/workflows", "/events", "/deliveries")
+"""Routes of the webhook management API: their errors carry the hosted platform's fields."""
+
+VALIDATION_STATUS = {"/webhooks": 400}
+"""Seed 002 answers invalid webhooks with 400; everything else uses 422."""
+
+
+def _cko_body(request: Request, message: str, error_type: str, codes: list[str]) -> dict[str, Any]:
+    return {
+        "error": message,
+        "error_type": error_type,
+        "error_codes": codes,
+        "request_id": request.headers.get("cko-request-id") or new_id("req"),
+    }
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-        )
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body: dict[str, Any] = {"error": str(exc.detail)}
+        if request.url.path.startswith(CKO_PREFIXES):
+            error_type = getattr(exc, "error_type", "") or ERROR_TYPES.get(exc.status_code, "")
+            body = _cko_body(request, str(exc.detail), error_type, getattr(exc, "error_codes", []))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, message = validation_message(exc)
-        return JSONResponse({"error": message}, status_code=status)
+        path = request.url.path
+        if not path.startswith(CKO_PREFIXES):
+            return JSONResponse({"error": message}, status_code=status)
+        if status == 422:
+            status = next((s for p, s in VALIDATION_STATUS.items() if path.startswith(p)), 422)
+        codes = sorted(
+            {f"{_field(tuple(error.get('loc', ())))}_invalid" for error in exc.errors()[:5]}
+        )
+        return JSONResponse(
+            _cko_body(request, message, "request_invalid", codes), status_code=status
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -11,7 +11,10 @@ from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.hub import DecisionHub
 from signoff.server.store.approvals import ApprovalStore
 from signoff.server.store.credentials import Keyring
+from signoff.server.store.events import EventStore
+from signoff.server.store.idempotency import IdempotencyStore
 from signoff.server.store.outbox import OutboxStore
+from signoff.server.store.subscriptions import SubscriptionStore
 
 
 @dataclass
@@ -22,6 +25,9 @@ class Services:
     keyring: Keyring
     hub: DecisionHub
     worker: DeliveryWorker
+    subscriptions: SubscriptionStore
+    events: EventStore
+    idempotency: IdempotencyStore
 
 
 def get_services(request: Request) -> Services:

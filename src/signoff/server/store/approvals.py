@@ -23,7 +23,7 @@ from signoff.models import (
     status_word,
 )
 from signoff.server.ids import new_id
-from signoff.server.store import outbox
+from signoff.server.store import events, outbox
 from signoff.server.store.tables import approvals
 
 NOTIFY_CHANNEL = "signoff_decided"
@@ -122,6 +122,11 @@ class ApprovalStore:
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(approvals.insert().values(**values))
+                row = await self._row(str(values["id"]), conn)
+                assert row is not None
+                await events.publish(
+                    conn, lifecycle_event("approval_requested", row, self.base_url)
+                )
                 if self.is_postgres:  # live pages in other processes learn of it
                     await conn.execute(
                         text("SELECT pg_notify(:channel, :id)"),
@@ -232,6 +237,7 @@ class ApprovalStore:
             approval = to_model(row, self.base_url)
             if result.rowcount != 1:
                 raise AlreadyDecided(approval)
+            await events.publish(conn, lifecycle_event(event_type(decision), row, self.base_url))
             if approval.callback_url:
                 await outbox.enqueue(
                     conn,
@@ -278,6 +284,24 @@ class ApprovalStore:
             if approval is not None:
                 expired.append(approval)
         return expired
+
+
+def event_type(decision: Decision) -> str:
+    if decision.reason is DecisionReason.EXPIRED:
+        return "approval_expired"
+    if decision.reason is DecisionReason.CANCELLED:
+        return "approval_cancelled"
+    return (
+        "approval_approved" if decision.status is ApprovalStatus.APPROVED else "approval_rejected"
+    )
+
+
+def lifecycle_event(kind: str, row: RowMapping, base_url: str) -> events.NewEvent:
+    """Approvals are events too, so teams can subscribe webhooks to decisions."""
+    approval = to_model(row, base_url)
+    return events.NewEvent(
+        type=kind, data=approval.to_wire(), source="approvals", subject_id=approval.id
+    )
 
 
 def callback_body(approval: Approval) -> str:

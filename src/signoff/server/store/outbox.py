@@ -34,6 +34,7 @@ class DueDelivery:
     payload: str
     headers: dict[str, str]
     attempt_count: int
+    target_id: str | None = None
 
 
 async def enqueue(
@@ -44,6 +45,8 @@ async def enqueue(
     url: str,
     payload: str,
     headers: dict[str, str] | None = None,
+    target_id: str | None = None,
+    workflow_id: str | None = None,
 ) -> str:
     delivery_id = new_id("dlv")
     now = utcnow()
@@ -52,6 +55,8 @@ async def enqueue(
             id=delivery_id,
             kind=kind,
             subject_id=subject_id,
+            target_id=target_id,
+            workflow_id=workflow_id,
             url=url,
             payload=payload,
             headers=headers or {},
@@ -107,6 +112,7 @@ class OutboxStore:
                         payload=row["payload"],
                         headers=row["headers"] or {},
                         attempt_count=row["attempt_count"],
+                        target_id=row["target_id"],
                     )
                 )
         return claimed
@@ -120,6 +126,7 @@ class OutboxStore:
         duration_ms: int,
         state: str,
         next_attempt_at: datetime | None,
+        response_excerpt: str | None = None,
     ) -> None:
         now = utcnow()
         async with self.engine.begin() as conn:
@@ -130,6 +137,7 @@ class OutboxStore:
                     status_code=status_code,
                     error=error,
                     duration_ms=duration_ms,
+                    response_excerpt=response_excerpt,
                 )
             )
             await conn.execute(

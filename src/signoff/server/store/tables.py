@@ -80,8 +80,10 @@ deliveries = Table(
     "deliveries",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("kind", String(16), nullable=False),  # "callback" (webhook deliveries later)
-    Column("subject_id", String(40), nullable=False, index=True),  # approval (or event) id
+    Column("kind", String(16), nullable=False),  # callback | webhook | workflow
+    Column("subject_id", String(40), nullable=False, index=True),  # approval or event id
+    Column("target_id", String(40), index=True),  # webhook or workflow action id
+    Column("workflow_id", String(40)),
     Column("url", Text, nullable=False),
     Column("payload", Text, nullable=False),  # the exact bytes that are signed and sent
     Column("headers", JSON),
@@ -102,6 +104,7 @@ delivery_attempts = Table(
     Column("status_code", Integer),
     Column("error", Text),
     Column("duration_ms", Integer, nullable=False),
+    Column("response_excerpt", Text),
 )
 
 credentials = Table(
@@ -120,4 +123,60 @@ secrets = Table(
     metadata,
     Column("name", String(100), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("url", Text, nullable=False, unique=True),
+    Column("active", Boolean, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("content_type", String(20), nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("conditions", JSON, nullable=False),  # each with its own wfc_ id
+    Column("actions", JSON, nullable=False),  # each with its own wfa_ id
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("source", String(20), nullable=False),  # api | test | approvals
+    Column("data", JSON, nullable=False),
+    Column("subject_id", String(100), index=True),
+    Column("entity_id", String(100)),
+    Column("processing_channel_id", String(100)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+endpoint_health = Table(
+    "endpoint_health",
+    metadata,
+    Column("target_id", String(40), primary_key=True),  # webhook or workflow action id
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("failing_since", UTCDateTime),
+    Column("last_error", Text),
+    Column("deactivated_at", UTCDateTime),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(400), primary_key=True),  # principal + method + path + key
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("body", JSON),
+    Column("created_at", UTCDateTime, nullable=False),
 )
