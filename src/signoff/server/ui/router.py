@@ -232,6 +232,7 @@ async def inbox(request: Request, services: ServicesDep) -> Response:
     session = await current_session(request, services)
     if session is None or session.reviewer is None:
         return to_sign_in(request)
+    live_version = services.hub.version  # taken before reading, so no change falls between
     filters = filters_from(request, ApprovalStatus.PENDING)
     actions, _ = await queries.choices(services.approvals.engine)
     return page(
@@ -239,6 +240,7 @@ async def inbox(request: Request, services: ServicesDep) -> Response:
         session,
         "inbox.html",
         nav="inbox",
+        live_version=live_version,
         actions=actions,
         risks=list(RISKS),
         query=filter_query(filters),
@@ -321,13 +323,15 @@ async def events(request: Request, services: ServicesDep) -> Response:
     if session is None or session.reviewer is None:
         return Response("sign in again", status_code=401)
     hub = services.hub
-    last_seen = request.headers.get("last-event-id")
+    version = hub.version  # before answering: nothing after this point can be missed
+    # What the page was rendered at (``since``), or the last event seen before a reconnect.
+    seen = request.headers.get("last-event-id") or request.query_params.get("since")
 
     async def stream() -> AsyncIterator[str]:
-        version = hub.version
+        nonlocal version
         yield f"retry: 3000\nid: {version}\ndata: hello\n\n"
-        if last_seen is not None and last_seen != str(version):
-            yield f"event: change\nid: {version}\ndata: {version}\n\n"  # missed while away
+        if seen is not None and seen != str(version):
+            yield f"event: change\nid: {version}\ndata: {version}\n\n"  # missed meanwhile
         while True:
             changed = await hub.next_change(version, KEEPALIVE_SECONDS)
             if changed == version:
@@ -365,12 +369,14 @@ async def review_page(
     error: str | None = None,
     note: str = "",
     edited: str | None = None,
+    live_version: int | None = None,
 ) -> HTMLResponse:
     return page(
         request,
         session,
         "review.html",
         status=status,
+        live_version=services.hub.version if live_version is None else live_version,
         nav="inbox",
         error=error,
         note=note,
@@ -384,10 +390,11 @@ async def review(approval_id: str, request: Request, services: ServicesDep) -> R
     session = await current_session(request, services)
     if session is None or session.reviewer is None:
         return to_sign_in(request)
+    live_version = services.hub.version
     approval = await services.approvals.get(approval_id)
     if approval is None:
         return not_found(request, session, approval_id)
-    return await review_page(request, services, session, approval)
+    return await review_page(request, services, session, approval, live_version=live_version)
 
 
 @router.get("/review/{approval_id}/live")

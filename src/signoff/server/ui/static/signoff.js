@@ -120,9 +120,9 @@
     return run;
   };
 
-  const listen = (onChange) => {
+  const listen = (root, onChange) => {
     const state = document.getElementById("live-state");
-    const source = new EventSource("/events");
+    const source = new EventSource(root.dataset.eventsUrl || "/events");
     source.addEventListener("open", () => { if (state) state.dataset.state = "open"; });
     source.addEventListener("change", () => onChange());
     source.addEventListener("error", () => {
@@ -249,10 +249,10 @@
     window.setInterval(() => refreshTimes(), 30 * 1000);
     bindEditor();
     const inbox = document.getElementById("inbox");
-    if (inbox) listen(serialized(() => refreshInbox(inbox)));
+    if (inbox) listen(inbox, serialized(() => refreshInbox(inbox)));
     const review = document.getElementById("review");
     if (review) {
-      listen(serialized(() => refreshReview(review)));
+      listen(review, serialized(() => refreshReview(review)));
       bindRefreshButton(review);
       scheduleDeliveries(review);
     }
