@@ -128,6 +128,8 @@ def test_approve_with_edited_details(
         expect(page.locator("#edited-diff li")).to_have_text(
             ["amount changed: 120 → 100", "partial added: true"]
         )
+        # With edits pending, the plain button says plainly that it ignores them.
+        expect(page.locator("#approve")).to_have_text("Approve the original details")
         page.get_by_label(re.compile("^Note")).fill("Partial refund: one item was kept.")
         assert unlabelled_controls(page) == []
         shot(page, "editing")
@@ -237,20 +239,33 @@ def test_inbox_updates_live_when_an_approval_arrives(
 
 
 def test_review_page_shows_a_decision_taken_elsewhere(
-    service: ServiceProcess, page: Page, shot: Screenshot
+    service: ServiceProcess, page: Page, context: BrowserContext, shot: Screenshot
 ) -> None:
     approval = create(service, action=unique("grant_access"), summary="Grant bob read access")
     sign_in(page, approval["reviewUrl"])
     expect(page.locator("#status-badge")).to_have_text("pending")
     expect(page.locator("#live-state")).to_have_attribute("data-state", "open")
     page.evaluate("window.notReloaded = true")
+    csrf = page.locator("#decide-form input[name=csrf]").input_value()
 
     decide_by_api(service, approval["id"], decision="reject", note="Ask the data owner first.")
     expect(page.locator("#status-badge")).to_have_text("rejected")
     expect(page.locator(".verdict")).to_contain_text(f"Rejected by {REVIEWER}")
     expect(page.locator("#decide-form")).to_have_count(0)
+    expect(page.locator(".facts")).not_to_contain_text("Expires")
+    expect(page.locator("#announce")).to_contain_text("decided while you were looking")
     assert page.evaluate("window.notReloaded") is True
     shot(page)
+
+    # The form as it was before: a second decision is refused and changes nothing.
+    late = context.request.post(
+        f"{service.url}/review/{approval['id']}/decision",
+        form={"csrf": csrf, "decision": "approve"},
+        max_redirects=0,
+    )
+    assert late.status == 409
+    assert "already REJECTED" in late.text()
+    assert read(service, approval["id"])["decisionNote"] == "Ask the data owner first."
 
 
 def test_forms_without_the_csrf_token_are_refused(

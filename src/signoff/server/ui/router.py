@@ -102,7 +102,8 @@ async def form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
 
 
-def refused(request: Request, session: Session | None) -> HTMLResponse:
+def refused(request: Request, session: Session | None, back: str = "/inbox") -> HTMLResponse:
+    """Nothing was done: the form lacked this session's CSRF token."""
     return page(
         request,
         session,
@@ -110,9 +111,11 @@ def refused(request: Request, session: Session | None) -> HTMLResponse:
         status=403,
         title="Form refused",
         message=(
-            "This form was refused: it did not come from a page of this site, or it is "
-            "older than your current sign-in. Go back, reload the page and try again."
+            "Nothing was done: this form did not come from a page of this site, or it is "
+            "older than your current sign-in. Reload the page and try again."
         ),
+        link=back,
+        link_text="Back to the page",
     )
 
 
@@ -434,7 +437,7 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
         return RedirectResponse(f"/signin?{target}", status_code=303)
     fields = await form(request)
     if not csrf_ok(session, fields.get("csrf")):
-        return refused(request, session)
+        return refused(request, session, back=f"/review/{approval_id}")
     approval = await services.approvals.get(approval_id)
     if approval is None:
         return not_found(request, session, approval_id)

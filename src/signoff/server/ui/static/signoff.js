@@ -93,6 +93,7 @@
     const freshDecision = fresh.getElementById("decision");
     if (decision && freshDecision && decision.dataset.status !== freshDecision.dataset.status) {
       decision.replaceWith(freshDecision);
+      for (const el of document.querySelectorAll(".pending-only")) el.remove();
       refreshTimes(freshDecision);
       announce("This approval was decided while you were looking: " +
         freshDecision.querySelector(".verdict").textContent.replace(/\s+/g, " ").trim());
@@ -181,6 +182,7 @@
     const list = document.getElementById("edited-diff");
     const button = document.getElementById("approve-edited");
     const reset = document.getElementById("reset-edits");
+    const plain = document.getElementById("approve");
 
     const check = () => {
       let value;
@@ -203,6 +205,8 @@
       if (invalid) editor.setAttribute("aria-invalid", "true");
       else editor.removeAttribute("aria-invalid");
       button.disabled = !result.ok;
+      // With edits in the editor, the plain button must not look like it applies them.
+      plain.textContent = editor.value === editor.defaultValue ? "Approve" : "Approve the original details";
       list.replaceChildren();
       if (result.changes && result.changes.length) {
         const ul = document.createElement("ul");
