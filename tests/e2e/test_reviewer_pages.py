@@ -67,6 +67,8 @@ def test_inbox_puts_riskiest_first_and_filters(
         create(service, action=action, riskLevel=risk, summary=f"Rotate the {risk} keys")
     create(service, action=unique("other"), riskLevel="critical", summary="Not this one")
 
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     sign_in(page, f"{service.url}/inbox")
     page.get_by_label("Action").select_option(action)
     page.get_by_role("button", name="Apply").click()
@@ -88,6 +90,9 @@ def test_inbox_puts_riskiest_first_and_filters(
     expect(rows.locator(".summary")).to_have_text(
         ["Rotate the high keys", "Rotate the critical keys", "Rotate the low keys"]
     )
+    # Served entirely by the service: nothing from a CDN, works with no internet.
+    assert requested and all(url.startswith(service.url) for url in requested)
+    assert any(url.startswith(f"{service.url}/static/signoff.js") for url in requested)
 
 
 def test_approve_with_edited_details(
