@@ -1,0 +1,129 @@
+"""What a decided approval means for the task: proceed, skip downstream, or fail.
+
+Shared by :class:`~signoff_airflow.operators.approval.RequestApprovalOperator` and
+:class:`~signoff_airflow.sensors.approval.ApprovalSensor`, so both follow the same policies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from signoff.models import Approval
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator, Context
+
+RejectPolicy = Literal["fail", "skip"]
+"""``fail``: the task fails without retrying. ``skip``: the task succeeds, downstream is skipped."""
+
+ExpiryPolicy = Literal["fail", "skip", "approve", "reject"]
+"""``fail``: the task fails (and is retried if it has retries, asking again). ``skip``: as a
+rejection under ``skip``. ``approve`` / ``reject``: take that decision by default."""
+
+REJECT_POLICIES = ("fail", "skip")
+EXPIRY_POLICIES = ("fail", "skip", "approve", "reject")
+
+
+class ApprovalRejectedError(AirflowFailException):
+    """A reviewer rejected the approval (``on_reject="fail"``); rejections are not retried."""
+
+
+class ApprovalExpiredError(AirflowException):
+    """Nobody decided in time (``on_expiry="fail"``); a retry asks again."""
+
+
+class ApprovalWithdrawnError(AirflowException):
+    """The approval was withdrawn (the task was killed); a retry asks again."""
+
+
+def check_policies(on_reject: str, on_expiry: str) -> None:
+    if on_reject not in REJECT_POLICIES:
+        raise ValueError(f"on_reject must be one of {REJECT_POLICIES}, not {on_reject!r}")
+    if on_expiry not in EXPIRY_POLICIES:
+        raise ValueError(f"on_expiry must be one of {EXPIRY_POLICIES}, not {on_expiry!r}")
+
+
+def decision_of(approval: Approval, *, default: str | None = None) -> dict[str, Any]:
+    """The task's XCom: what was decided, by whom, and the details to act on."""
+    approved = approval.status.value == "APPROVED" or default == "approve"
+    return {
+        "approval_id": approval.id,
+        "status": approval.status.value,
+        "approved": approved,
+        "reason": approval.decision_reason_code.value if approval.decision_reason_code else None,
+        "default_decision": default,
+        "details": approval.effective_details,
+        "modified": approval.modified_details is not None,
+        "note": approval.decision_note,
+        "decided_by": approval.decided_by,
+        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+        "review_url": approval.review_url,
+    }
+
+
+def settle(
+    task: BaseOperator,
+    context: Context,
+    approval: Approval,
+    *,
+    on_reject: str,
+    on_expiry: str,
+    ignore_downstream_trigger_rules: bool = False,
+    expired: bool = False,
+) -> dict[str, Any]:
+    """Apply the policies to a decided (or, with ``expired``, timed-out) approval.
+
+    Returns the decision when the DAG should go on; otherwise skips downstream (the task
+    itself succeeds with the decision as its XCom, like Airflow's ``ApprovalOperator``) or
+    raises.
+    """
+    expired = expired or approval.is_expired
+    log = task.log
+    if approval.status.value == "APPROVED":
+        decision = decision_of(approval)
+        log.info(
+            "Approval %s approved by %s%s",
+            approval.id,
+            approval.decided_by,
+            " with edited details" if decision["modified"] else "",
+        )
+        return decision
+    if approval.is_cancelled and not expired:
+        raise ApprovalWithdrawnError(f"approval {approval.id} was withdrawn before a decision")
+    skip_policy = on_reject
+    if expired:
+        if on_expiry == "approve":
+            log.warning("Approval %s expired; approving by default (on_expiry)", approval.id)
+            return decision_of(approval, default="approve")
+        if on_expiry == "fail":
+            raise ApprovalExpiredError(f"approval {approval.id} expired without a decision")
+        skip_policy = "skip" if on_expiry == "skip" else on_reject
+        decision = decision_of(approval, default="reject" if on_expiry == "reject" else None)
+    else:
+        decision = decision_of(approval)
+    if skip_policy == "fail":
+        note = f": {approval.decision_note}" if approval.decision_note else ""
+        by = f" by {approval.decided_by}" if approval.decided_by else ""
+        what = "expired and was rejected by default" if expired else f"was rejected{by}"
+        raise ApprovalRejectedError(f"approval {approval.id} {what}{note}")
+    _skip_downstream(task, context, decision, ignore_downstream_trigger_rules)
+    return decision
+
+
+def _skip_downstream(
+    task: BaseOperator, context: Context, decision: dict[str, Any], everything: bool
+) -> None:
+    from airflow.sdk.bases.skipmixin import SkipMixin
+
+    ti = context["ti"]
+    # Skipping ends the task before Airflow pushes the return value: push it here.
+    ti.xcom_push(key="return_value", value=decision)
+    this = context["task"]
+    relatives = this.get_flat_relatives(upstream=False) if everything else this.downstream_list
+    tasks = [t for t in relatives if not getattr(t, "is_teardown", False)]
+    task.log.info("Not approved: skipping %s", sorted(t.task_id for t in tasks) or "nothing")
+    if tasks:
+        assert isinstance(task, SkipMixin)
+        task.skip(ti=ti, tasks=tasks)

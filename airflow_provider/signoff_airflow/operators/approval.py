@@ -1,0 +1,294 @@
+"""Pause a DAG until a person signs off: ask for an approval, wait for the decision.
+
+Idempotency. Every try derives one idempotency key from the task instance (DAG, run,
+task, map index) and the *first try of its current attempt cycle*, ``max_tries -
+retries + 1`` (Airflow's own formula, used for sensor reschedules): retries keep it
+(``max_tries`` does not move), while clearing a task sets ``max_tries = try_number +
+retries``, so the cleared task gets a new key. Hence a retry, a worker crash or a re-run
+of the same try replays the same approval from the service instead of creating a
+second one, and clearing a rejected task asks again. Within one cycle, an approval that
+expired or was withdrawn (the task was killed) is followed by a new one keyed on it
+(``...:after:<id>``), so a retry after those asks again too, deterministically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.bases.skipmixin import SkipMixin
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.execution_time.xcom import XCom
+
+from signoff.client import (
+    ApprovalsClient,
+    Conflict,
+    DecisionTimeout,
+    NotFound,
+    SignoffError,
+)
+from signoff.models import Approval, DecisionReason
+from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies, settle
+from signoff_airflow.hooks.approvals import SignoffHook
+from signoff_airflow.triggers.approval import DEADLINE_GRACE_SECONDS, ApprovalTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import RuntimeTaskInstanceProtocol, TaskInstanceKey
+
+MAX_ASKS_PER_CYCLE = 100
+"""Expired or withdrawn approvals followed within one attempt cycle, at most."""
+
+
+class SignoffReviewLink(BaseOperatorLink):
+    """The operator's extra link: the reviewer's page of the approval."""
+
+    name = "Review in signoff"
+
+    @property
+    def xcom_key(self) -> str:
+        return "review_url"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        return XCom.get_value(key=self.xcom_key, ti_key=ti_key) or ""
+
+
+def idempotency_key(ti: RuntimeTaskInstanceProtocol, retries: int) -> str:
+    """The key of this task instance's attempt cycle (see the module docstring)."""
+    max_tries = int(getattr(ti, "max_tries", 0) or 0)
+    first_try = max(1, min(ti.try_number, max_tries - retries + 1))
+    who = json.dumps([ti.dag_id, ti.run_id, ti.task_id, ti.map_index])
+    return f"airflow:{hashlib.sha256(who.encode()).hexdigest()[:40]}:try{first_try}"
+
+
+class RequestApprovalOperator(BaseOperator, SkipMixin):
+    """Ask a person to approve, wait for the decision, and hand it downstream.
+
+    Pushes ``approval_id`` and ``review_url`` to XCom before it waits, and returns the
+    decision: ``{"approval_id", "status", "approved", "reason", "default_decision",
+    "details" (the reviewer's edit if any), "modified", "note", "decided_by",
+    "decided_at", "review_url"}``.
+
+    :param action: what is to be done, e.g. ``process_refund`` (templated).
+    :param summary: one line for the reviewer (templated).
+    :param details: the payload the reviewer sees and may edit (templated).
+    :param risk_level: ``low``, ``medium``, ``high`` or ``critical`` (templated).
+    :param justification: why this needs doing (templated).
+    :param callback_url: the service also POSTs the decision here (templated).
+    :param response_timeout: how long a reviewer has; the approval expires on the service
+        after it. Separate from ``execution_timeout``, which bounds only the worker's part
+        (in non-deferrable mode the wait runs on the worker, so both apply). ``None``: the
+        service's default expiry.
+    :param on_reject: ``fail`` (no retries) or ``skip`` (this task succeeds with the
+        decision as XCom; downstream tasks are skipped).
+    :param on_expiry: ``fail`` (retried if the task has retries, asking again), ``skip``,
+        or a default decision, ``approve`` or ``reject`` (then ``on_reject`` applies).
+    :param ignore_downstream_trigger_rules: when skipping, skip every downstream task,
+        not only the direct ones.
+    :param deferrable: wait in the triggerer (default) instead of holding a worker slot.
+    :param poll_interval: non-deferrable mode against a service without long-poll only:
+        the longest gap between polls.
+    :param signoff_conn_id: connection of type ``signoff``.
+    """
+
+    template_fields: Sequence[str] = (
+        "action",
+        "summary",
+        "details",
+        "risk_level",
+        "justification",
+        "callback_url",
+    )
+    template_fields_renderers = {"details": "json", "summary": "md", "justification": "md"}
+    operator_extra_links = (SignoffReviewLink(),)
+    ui_color = "#fde68a"
+
+    def __init__(
+        self,
+        *,
+        action: str,
+        summary: str,
+        details: dict[str, Any] | str | None = None,
+        risk_level: str | None = None,
+        justification: str | None = None,
+        callback_url: str | None = None,
+        response_timeout: timedelta | None = None,
+        on_reject: RejectPolicy = "skip",
+        on_expiry: ExpiryPolicy = "fail",
+        ignore_downstream_trigger_rules: bool = False,
+        deferrable: bool = True,
+        poll_interval: float = 10.0,
+        signoff_conn_id: str = SignoffHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_policies(on_reject, on_expiry)
+        if response_timeout is not None and response_timeout.total_seconds() < 1:
+            raise ValueError("response_timeout must be at least one second")
+        self.action = action
+        self.summary = summary
+        self.details = details
+        self.risk_level = risk_level
+        self.justification = justification
+        self.callback_url = callback_url
+        self.response_timeout = response_timeout
+        self.on_reject = on_reject
+        self.on_expiry = on_expiry
+        self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.signoff_conn_id = signoff_conn_id
+        self.approval_id: str | None = None
+
+    @cached_property
+    def hook(self) -> SignoffHook:
+        return SignoffHook(self.signoff_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        ti = context["ti"]
+        with self.hook.get_client() as client:
+            approval = self._ask(client, ti)
+        self.approval_id = approval.id
+        # Before any waiting, so that the link works and downstream can find the approval.
+        ti.xcom_push(key="approval_id", value=approval.id)
+        ti.xcom_push(key="review_url", value=approval.review_url)
+        if approval.is_decided:  # checked once: a replayed approval may be decided already
+            return self._settle(context, approval)
+        self.log.info("Waiting for a decision on %s: %s", approval.id, approval.review_url)
+        deadline = self._deadline(approval)
+        if self.deferrable:
+            self.defer(
+                trigger=ApprovalTrigger(approval.id, self.signoff_conn_id, deadline),
+                method_name="execute_complete",
+            )
+        timeout = None if deadline is None else max(0.0, deadline - time.time())
+        try:
+            with self.hook.get_client() as client:
+                approval = client.wait_for_decision(
+                    approval.id, timeout=timeout, poll_interval=self.poll_interval
+                )
+        except DecisionTimeout:
+            return self._timed_out(context, approval.id)
+        return self._settle(context, approval)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        self.approval_id = event["approval_id"]
+        if event["status"] == "decided":
+            return self._settle(context, Approval.model_validate(event["approval"]))
+        if event["status"] == "timeout":
+            return self._timed_out(context, event["approval_id"])
+        raise AirflowException(
+            f"waiting for approval {self.approval_id} failed: {event['message']}"
+        )
+
+    def on_kill(self) -> None:
+        """Withdraw the pending approval: nobody should approve what nothing waits for."""
+        if not self.approval_id or not self.hook.settings.can_withdraw:
+            return
+        try:
+            with self.hook.get_client() as client:
+                client.cancel(self.approval_id, reason="The Airflow task was stopped.")
+            self.log.info("Withdrew approval %s", self.approval_id)
+        except (Conflict, NotFound):
+            pass  # decided already, or unknown to the service
+        except SignoffError as exc:
+            self.log.warning("Could not withdraw approval %s: %s", self.approval_id, exc)
+
+    def _ask(self, client: ApprovalsClient, ti: RuntimeTaskInstanceProtocol) -> Approval:
+        base = key = idempotency_key(ti, self.retries or 0)
+        for _ in range(MAX_ASKS_PER_CYCLE):
+            try:
+                created = client.create(
+                    self.action,
+                    self.summary,
+                    self._rendered_details(),
+                    risk_level=self.risk_level or None,
+                    justification=self.justification or None,
+                    callback_url=self.callback_url or None,
+                    source=self._source(ti),
+                    expires_in=self.response_timeout.total_seconds()
+                    if self.response_timeout
+                    else None,
+                    idempotency_key=key,
+                )
+            except Conflict as exc:
+                raise AirflowFailException(
+                    f"{exc.error}: this task instance already asked with other content "
+                    f"(idempotency key {key}); its action, summary and details must render the "
+                    "same on every try. Clear the task to ask again."
+                ) from exc
+            approval = client.get(created.id)
+            reason = approval.decision_reason_code
+            if reason not in (DecisionReason.EXPIRED, DecisionReason.CANCELLED):
+                return approval
+            self.log.info("Approval %s %s; asking again", approval.id, reason.value.lower())
+            key = f"{base}:after:{approval.id}"
+        raise AirflowException(f"more than {MAX_ASKS_PER_CYCLE} approvals in one attempt cycle")
+
+    def _rendered_details(self) -> dict[str, Any]:
+        details = self.details
+        if isinstance(details, str):  # e.g. a template with render_template_as_native_obj off
+            details = json.loads(details) if details.strip() else {}
+        if details is not None and not isinstance(details, dict):
+            raise ValueError(f"details must render to a JSON object, not {type(details).__name__}")
+        return details or {}
+
+    def _source(self, ti: RuntimeTaskInstanceProtocol) -> dict[str, Any]:
+        task = ti.task_id if ti.map_index is None or ti.map_index < 0 else None
+        return {
+            "system": "airflow",
+            "pipeline": ti.dag_id,
+            "run": ti.run_id,
+            "task": task or f"{ti.task_id}[{ti.map_index}]",
+            "url": _run_url(ti),
+        }
+
+    def _deadline(self, approval: Approval) -> float | None:
+        if approval.expires_at is not None:
+            return approval.expires_at.timestamp() + DEADLINE_GRACE_SECONDS
+        if self.response_timeout is not None:
+            start = approval.created_at.timestamp()
+            return start + self.response_timeout.total_seconds() + DEADLINE_GRACE_SECONDS
+        return None
+
+    def _timed_out(self, context: Context, approval_id: str) -> Any:
+        """The deadline passed and the service did not expire it: withdraw, then settle."""
+        with self.hook.get_client() as client:
+            if self.hook.settings.can_withdraw:
+                try:
+                    client.cancel(approval_id, reason="No decision within the response timeout.")
+                except (Conflict, NotFound):
+                    pass
+            approval = client.get(approval_id)
+        if approval.is_decided and not approval.is_cancelled:
+            return self._settle(context, approval)  # decided at the last moment
+        return self._settle(context, approval, expired=True)
+
+    def _settle(self, context: Context, approval: Approval, *, expired: bool = False) -> Any:
+        return settle(
+            self,
+            context,
+            approval,
+            on_reject=self.on_reject,
+            on_expiry=self.on_expiry,
+            ignore_downstream_trigger_rules=self.ignore_downstream_trigger_rules,
+            expired=expired,
+        )
+
+
+def _run_url(ti: RuntimeTaskInstanceProtocol) -> str | None:
+    """The task instance in Airflow's UI; the same on every try (it is part of the request)."""
+    from airflow.sdk.configuration import conf
+
+    base = str(conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        return None
+    mapped = f"/mapped/{ti.map_index}" if ti.map_index is not None and ti.map_index >= 0 else ""
+    return f"{base}/dags/{ti.dag_id}/runs/{quote(ti.run_id)}/tasks/{ti.task_id}{mapped}"
