@@ -78,6 +78,10 @@ def test_inbox_puts_riskiest_first_and_filters(
     expect(rows.first.locator("[data-label='Time left']")).to_contain_text("left")
     assert unlabelled_controls(page) == []
     shot(page)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    shot(page, "phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_label("Risk").select_option("high")
     page.get_by_role("button", name="Apply").click()

@@ -58,3 +58,11 @@ def test_diff_names_each_changed_path() -> None:
     assert diff({"n": 1}, {"n": 1.0}) == []  # one JSON number
     assert [c.kind for c in diff({"flag": 1}, {"flag": True})] == ["changed"]
     assert [c.path for c in diff({"a b": 1}, {"a b": 2})] == ['["a b"]']
+
+
+def test_sign_in_only_returns_to_pages_of_this_site() -> None:
+    from signoff.server.ui.router import local_path
+
+    assert local_path("/review/req_1?x=1") == "/review/req_1?x=1"
+    for elsewhere in ("//evil.example/", "https://evil.example/", "/\\evil.example", None, ""):
+        assert local_path(elsewhere) == "/inbox"

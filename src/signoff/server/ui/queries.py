@@ -6,10 +6,12 @@ the API (``to_model``); every write still goes through the API's code path.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff.models import Approval, ApprovalStatus, RiskLevel
@@ -47,6 +49,16 @@ class Filters:
 class Page:
     items: list[Approval]
     total: int
+    created_by: dict[str, str]
+    """Approval id -> name of the API key that asked (when no ``source`` says more)."""
+
+
+def page_of(rows: Sequence[RowMapping], base_url: str, total: int) -> Page:
+    return Page(
+        [to_model(row, base_url) for row in rows],
+        total,
+        {row["id"]: row["created_by"] for row in rows if row["created_by"]},
+    )
 
 
 async def inbox(engine: AsyncEngine, base_url: str, filters: Filters, limit: int) -> Page:
@@ -60,7 +72,7 @@ async def inbox(engine: AsyncEngine, base_url: str, filters: Filters, limit: int
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
         total = int(await conn.scalar(counting) or 0)
-    return Page([to_model(row, base_url) for row in rows], total)
+    return page_of(rows, base_url, total)
 
 
 async def history(
@@ -78,7 +90,7 @@ async def history(
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
         total = int(await conn.scalar(counting) or 0)
-    return Page([to_model(row, base_url) for row in rows], total)
+    return page_of(rows, base_url, total)
 
 
 async def choices(engine: AsyncEngine) -> tuple[list[str], list[str]]:

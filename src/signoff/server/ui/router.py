@@ -227,7 +227,12 @@ async def inbox_context(services: Services, filters: queries.Filters) -> dict[st
     found = await queries.inbox(
         services.approvals.engine, services.settings.base_url, filters, INBOX_LIMIT
     )
-    return {"items": found.items, "total": found.total, "filters": filters}
+    return {
+        "items": found.items,
+        "total": found.total,
+        "created_by": found.created_by,
+        "filters": filters,
+    }
 
 
 @router.get("/inbox")
