@@ -15,6 +15,10 @@ API_KEY = "test-pipeline-key"
 REVIEWER_TOKEN = "test-reviewer-token"
 REVIEWER = "alice"
 SIGNING_SECRET = "whsec_test_secret"
+CKO_SECRET_KEY = "sk_sbox_m73dzbpy7cf3gfd46xr4yj5xo4e"
+"""A key in the shape the checkout SDK accepts for the current platform (workflows)."""
+CKO_PREVIOUS_KEY = "sk_test_fde517a8-3f01-41ef-b4bd-4282384b0a64"
+"""A key in the shape the checkout SDK accepts for the previous platform (webhooks)."""
 
 StartService = Callable[..., ServiceProcess]
 
@@ -38,7 +42,7 @@ def launcher(workdir: Path) -> Iterator[StartService]:
     def start(database_url: str | None = None, *extra: str, **kwargs: object) -> ServiceProcess:
         service = ServiceProcess(
             database_url=database_url or f"sqlite:///{workdir / 'signoff.db'}",
-            api_keys=[API_KEY],
+            api_keys=[API_KEY, CKO_SECRET_KEY, CKO_PREVIOUS_KEY],
             reviewer_tokens=[f"{REVIEWER}={REVIEWER_TOKEN}"],
             extra_args=[
                 "--signing-secret",

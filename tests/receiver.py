@@ -25,8 +25,8 @@ class Received:
 @dataclass
 class Receiver:
     port: int
-    answers: list[int] = field(default_factory=list)
-    """Statuses to answer in turn; when used up, 200."""
+    answers: list[int | tuple[int, dict[str, str], bytes]] = field(default_factory=list)
+    """Answers in turn (a status, or status + headers + body); when used up, 200."""
     received: list[Received] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -41,7 +41,9 @@ class Receiver:
 
 
 @contextmanager
-def receiver(port: int = 0, answers: list[int] | None = None) -> Iterator[Receiver]:
+def receiver(
+    port: int = 0, answers: list[int | tuple[int, dict[str, str], bytes]] | None = None
+) -> Iterator[Receiver]:
     state = Receiver(port=port or free_port(), answers=list(answers or []))
 
     class Handler(BaseHTTPRequestHandler):
@@ -49,14 +51,18 @@ def receiver(port: int = 0, answers: list[int] | None = None) -> Iterator[Receiv
             length = int(self.headers.get("Content-Length", 0))
             body = self.rfile.read(length)
             with state.arrived:
-                status = state.answers.pop(0) if state.answers else 200
+                answer = state.answers.pop(0) if state.answers else 200
                 state.received.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
                 state.arrived.notify_all()
+            status, headers, content = (answer, {}, b"") if isinstance(answer, int) else answer
             self.send_response(status)
-            self.send_header("Content-Length", "0")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
             self.end_headers()
+            self.wfile.write(content)
 
         def log_message(self, *args: object) -> None:
             pass

@@ -80,6 +80,22 @@ def main() -> None:
     envvar="SIGNOFF_DELIVERY_BACKOFF",
     help="First retry delay of a failed callback (seconds).",
 )
+@click.option(
+    "--endpoint-flag-after",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    envvar="SIGNOFF_ENDPOINT_FLAG_AFTER",
+    help="Consecutive failed deliveries after which an endpoint shows as failing.",
+)
+@click.option(
+    "--endpoint-deactivate-after",
+    default=72 * 3600.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    envvar="SIGNOFF_ENDPOINT_DEACTIVATE_AFTER",
+    help="Seconds a failing endpoint may keep failing before it is deactivated.",
+)
 def serve(
     host: str,
     port: int,
@@ -91,8 +107,10 @@ def serve(
     signing_secret: str | None,
     outbound_allow: tuple[str, ...],
     delivery_backoff: float,
+    endpoint_flag_after: int,
+    endpoint_deactivate_after: float,
 ) -> None:
-    """Run the embedded approvals service."""
+    """Run the embedded service: approvals, webhooks and workflows."""
     try:
         from signoff.server.app import serve as run
         from signoff.server.config import Settings, parse_networks
@@ -118,6 +136,8 @@ def serve(
             signing_secret=signing_secret,
             outbound_allow=networks,
             delivery_backoff_base=delivery_backoff,
+            endpoint_flag_after=endpoint_flag_after,
+            endpoint_deactivate_after=endpoint_deactivate_after,
         )
     )
 

@@ -151,6 +151,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery is noise
     uvicorn.run(
         create_app(settings),
         host=settings.host,

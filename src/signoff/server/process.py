@@ -60,7 +60,7 @@ class ServiceProcess:
             args += ["--reviewer-token", token]
         return args + self.extra_args
 
-    def start(self, timeout: float = 30.0) -> ServiceProcess:
+    def start(self, timeout: float = 90.0) -> ServiceProcess:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = {**os.environ, **(self.env or {})}
         env.pop("SIGNOFF_API_KEY", None)
