@@ -456,6 +456,11 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
             edited=edited if choice == "approve_edited" else None,
         )  # fmt: skip
 
+    if approval.is_decided:  # said first: a late form's other mistakes no longer matter
+        return await review_page(
+            request, services, session, approval, status=409,
+            error=f"Not recorded: approval {approval_id} is already {approval.status.value}.",
+        )  # fmt: skip
     if choice not in ("approve", "approve_edited", "reject"):
         return await again("Choose Approve, Approve with edits or Reject.", 400)
     modified: dict[str, Any] | None = None
