@@ -14,7 +14,7 @@ import pendulum
 from rich.console import Console
 from rich.table import Table
 
-from signoff.client import ApprovalsClient, SignoffError
+from signoff.client import ApprovalsClient, SignoffError, WebhooksClient, WorkflowsClient
 from signoff.client.errors import APIError
 from signoff.models import Approval, ApprovalStatus
 
@@ -320,6 +320,142 @@ def reject_command(
     with client_for(url, api_key, reviewer_token) as client:
         approval = client.reject(approval_id, note=note)
     out.print(f"[red]rejected[/] {approval.id} as {approval.decided_by}")
+
+
+def management_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "--url",
+                default="http://127.0.0.1:8000",
+                show_default=True,
+                envvar="SIGNOFF_URL",
+                help="signoff serve, or sandbox / production for the hosted platform.",
+            ),
+            click.option(
+                "--api-key",
+                envvar="SIGNOFF_API_KEY",
+                required=True,
+                help="API key (the secret key on the hosted platform).",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    try:
+        yield
+    except APIError as exc:
+        err.print(f"[red]error[/]: {exc.error} (HTTP {exc.status_code})")
+        sys.exit(1)
+    except (SignoffError, ValueError) as exc:
+        err.print(f"[red]error[/]: {exc}")
+        sys.exit(1)
+
+
+def _health(health: Any) -> str:
+    if health is None or health.status == "healthy":
+        return "[green]healthy[/]"
+    return f"[red]{health.status}[/] ({health.consecutive_failures}x: {health.last_error})"
+
+
+@main.group()
+def webhooks() -> None:
+    """Inspect and test webhooks (seed 002 API, hosted or signoff serve)."""
+
+
+@webhooks.command("list")
+@management_options
+def webhooks_list(url: str, api_key: str, as_json: bool) -> None:
+    with handled(), WebhooksClient(url, secret_key=api_key) as client:
+        found = client.list()
+    if as_json:
+        click.echo(json.dumps([w.to_wire() for w in found], indent=2))
+        return
+    table = Table("id", "url", "active", "event types", "health")
+    for w in found:
+        table.add_row(w.id, w.url, str(w.active), ", ".join(w.event_types), _health(w.health))
+    out.print(table if found else "no webhooks")
+
+
+@webhooks.command("show")
+@management_options
+@click.argument("webhook_id")
+def webhooks_show(url: str, api_key: str, as_json: bool, webhook_id: str) -> None:
+    with handled(), WebhooksClient(url, secret_key=api_key) as client:
+        found = client.get(webhook_id)
+    if as_json:
+        click.echo(json.dumps(found.to_wire(), indent=2))
+        return
+    out.print(f"[bold]{found.id}[/] {found.url} active={found.active} {_health(found.health)}")
+    out.print("event types: " + ", ".join(found.event_types))
+    out.print("headers: " + (", ".join(found.headers) or "-") + " (values not shown)")
+
+
+@webhooks.command("test")
+@management_options
+@click.argument("webhook_id")
+@click.option("--event-type", "event_types", multiple=True, required=True, help="Repeatable.")
+def webhooks_test(
+    url: str, api_key: str, as_json: bool, webhook_id: str, event_types: tuple[str, ...]
+) -> None:
+    """Send a test event of each type to the webhook."""
+    with handled(), WebhooksClient(url, secret_key=api_key) as client:
+        client.test(webhook_id, list(event_types))
+    out.print(f"sent {len(event_types)} test event(s) to {webhook_id}")
+
+
+@main.group()
+def workflows() -> None:
+    """Inspect and test workflows (seed 001 API, hosted or signoff serve)."""
+
+
+@workflows.command("list")
+@management_options
+def workflows_list(url: str, api_key: str, as_json: bool) -> None:
+    with handled(), WorkflowsClient(url, secret_key=api_key) as client:
+        found = client.list().data
+    if as_json:
+        click.echo(json.dumps([w.to_wire() for w in found], indent=2))
+        return
+    table = Table("id", "name", "active")
+    for w in found:
+        table.add_row(w.id, w.name, str(w.active))
+    out.print(table if found else "no workflows")
+
+
+@workflows.command("show")
+@management_options
+@click.argument("workflow_id")
+def workflows_show(url: str, api_key: str, as_json: bool, workflow_id: str) -> None:
+    with handled(), WorkflowsClient(url, secret_key=api_key) as client:
+        found = client.get(workflow_id)
+    if as_json:
+        click.echo(json.dumps(found.to_wire(), indent=2))
+        return
+    out.print(f"[bold]{found.id}[/] {found.name} active={found.active}")
+    for condition in found.conditions:
+        out.print(f"  condition {condition.id}: {condition.to_wire(exclude_none=True)}")
+    for action in found.actions:
+        signed = "signed" if action.signature else "unsigned"
+        out.print(f"  action {action.id}: {action.url} ({signed}) {_health(action.health)}")
+
+
+@workflows.command("test")
+@management_options
+@click.argument("workflow_id")
+@click.option("--event-type", "event_types", multiple=True, required=True, help="Repeatable.")
+def workflows_test(
+    url: str, api_key: str, as_json: bool, workflow_id: str, event_types: tuple[str, ...]
+) -> None:
+    """Trigger every action of the workflow once for each event type."""
+    with handled(), WorkflowsClient(url, secret_key=api_key) as client:
+        client.test(workflow_id, list(event_types))
+    out.print(f"triggered {workflow_id} with {len(event_types)} test event(s)")
 
 
 @main.command()

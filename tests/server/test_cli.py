@@ -165,3 +165,43 @@ def test_demo_walks_one_approval_through() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "APPROVED by alice" in result.stdout
     assert '"amount": 100.0' in result.stdout
+
+
+def test_webhooks_and_workflows_commands(service: ServiceProcess) -> None:
+    from signoff.client import WebhooksClient, WorkflowsClient
+    from tests.conftest import CKO_SECRET_KEY
+    from tests.receiver import receiver
+
+    with receiver() as hook:
+        with WebhooksClient(service.url, secret_key=CKO_SECRET_KEY) as hooks:
+            webhook = hooks.create(
+                {
+                    "url": hook.url,
+                    "event_types": ["payment_approved"],
+                    "headers": {"Authorization": "s3cret"},
+                }
+            )
+        with WorkflowsClient(service.url, secret_key=CKO_SECRET_KEY) as flows:
+            workflow = flows.create(
+                {"name": "cli flow", "actions": [{"type": "webhook", "url": hook.url}]}
+            )
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return signoff(*args, "--url", service.url, "--api-key", CKO_SECRET_KEY)
+
+        listed = run("webhooks", "list")
+        assert listed.returncode == 0 and webhook.id in listed.stdout
+        shown = run("webhooks", "show", webhook.id)
+        assert "payment_approved" in shown.stdout and "s3cret" not in shown.stdout
+        tested = run("webhooks", "test", webhook.id, "--event-type", "payment_captured")
+        assert tested.returncode == 0
+        assert run("workflows", "list").stdout.count(workflow.id) == 1
+        assert "cli flow" in run("workflows", "show", workflow.id).stdout
+        assert run("workflows", "test", workflow.id, "--event-type", "dispute_won").returncode == 0
+        received = hook.wait_for(2)
+        assert {json.loads(r.body)["type"] for r in received} == {"payment_captured", "dispute_won"}
+
+        missing = run("workflows", "show", "wf_nope")
+        assert missing.returncode == 1 and "no workflow with id 'wf_nope'" in missing.stderr
+        bad = run("webhooks", "test", webhook.id, "--event-type", "nope")
+        assert bad.returncode == 1 and "unknown event type" in bad.stderr
