@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from signoff.client import AsyncApprovalsClient, Conflict, DecisionTimeout, NotFound, SignoffError
@@ -111,7 +112,7 @@ class ApprovalTrigger(BaseTrigger):
                 approval = await waiter.wait(self.approval_id, timeout=timeout)
         except DecisionTimeout:
             return {**base, "status": "timeout"}
-        except (SignoffError, ValueError) as exc:
+        except (SignoffError, ValueError, AirflowNotFoundException) as exc:
             return {**base, "status": "error", "message": str(exc)}
         return {**base, "status": "decided", "approval": approval.to_wire()}
 
@@ -126,5 +127,5 @@ class ApprovalTrigger(BaseTrigger):
             self.log.info("Withdrew approval %s", self.approval_id)
         except (Conflict, NotFound):
             pass  # already decided, or unknown: nothing to withdraw
-        except (SignoffError, ValueError) as exc:
+        except (SignoffError, ValueError, AirflowNotFoundException) as exc:
             self.log.warning("Could not withdraw approval %s: %s", self.approval_id, exc)
