@@ -133,6 +133,49 @@
     window.addEventListener("pagehide", () => source.close());
   };
 
+  // -- webhook, workflow and event pages: deliveries refresh when a try is due ------
+  let subscriptionTimer = null;
+  const scheduleSubscription = (root) => {
+    if (subscriptionTimer) window.clearTimeout(subscriptionTimer);
+    subscriptionTimer = null;
+    const section = document.getElementById("deliveries");
+    const next = section && Date.parse(section.dataset.nextAttempt || "");
+    if (!next || Number.isNaN(next)) return;
+    const wait = Math.max(1000, next - Date.now() + 1000);
+    if (wait < 15 * 60 * 1000) subscriptionTimer = window.setTimeout(() => refreshSubscription(root), wait);
+  };
+
+  const refreshSubscription = async (root) => {
+    try {
+      const response = await fetch(root.dataset.liveUrl, { credentials: "same-origin", redirect: "manual" });
+      if (response.type === "opaqueredirect" || response.status === 401) { window.location.reload(); return; }
+      if (!response.ok) return;
+      const fresh = parse(await response.text());
+      const states = (doc) => new Map([...doc.querySelectorAll("#deliveries .delivery")]
+        .map((el) => [el.id, el.dataset.state]));
+      const before = states(document);
+      for (const id of ["deliveries", "health"]) {
+        const here = document.getElementById(id);
+        const there = fresh.getElementById(id);
+        if (here && there) { here.replaceWith(there); refreshTimes(there); }
+      }
+      const changed = [...states(document)].filter(([id, state]) => before.get(id) !== state);
+      if (changed.length) {
+        announce(changed.map(([id, state]) => id.replace("delivery-", "Delivery ") + ": " + state).join(". ") + ".");
+      }
+    } finally {
+      scheduleSubscription(root);
+    }
+  };
+
+  // A replay is sent once, however often its button is pressed.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains("replay")) return;
+    if (form.dataset.sent) { event.preventDefault(); return; }
+    form.dataset.sent = "1";
+  });
+
   // -- the details editor: validate, diff, then approve ---------------------------
   const isIdentifier = (key) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(key);
   const child = (path, key) => typeof key === "number" ? `${path}[${key}]`
@@ -254,6 +297,8 @@
     bindEditor();
     const inbox = document.getElementById("inbox");
     if (inbox) listen(inbox, serialized(() => refreshInbox(inbox)));
+    const subscription = document.getElementById("subscription");
+    if (subscription) scheduleSubscription(subscription);
     const review = document.getElementById("review");
     if (review) {
       listen(review, serialized(() => refreshReview(review)));
