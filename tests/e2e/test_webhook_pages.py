@@ -19,7 +19,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from signoff.server.process import ServiceProcess
 from tests.conftest import API_KEY
-from tests.e2e.conftest import Screenshot, sign_in, unlabelled_controls
+from tests.e2e.conftest import Screenshot, create, decide_by_api, sign_in, unlabelled_controls
 from tests.receiver import receiver
 
 AUTH = {"authorization": f"Bearer {API_KEY}"}
@@ -183,7 +183,7 @@ def test_workflow_page_and_recent_events(
         expect(delivery.locator("[data-label=Answer]")).to_have_text("HTTP 200")
         shot(page, "event")
 
-        delivery.get_by_role("link", name="workflow", exact=True).click()
+        delivery.get_by_role("link", name=f"workflow {created['id']}").click()
         expect(page).to_have_url(f"{service.url}/subscriptions/workflows/{created['id']}")
         expect(page.get_by_role("heading", level=1)).to_have_text(name)
         expect(page.locator("#about")).to_contain_text("dispute_evidence_required")
@@ -201,6 +201,12 @@ def test_workflow_page_and_recent_events(
     expect(workflow_row).to_contain_text(name)
     expect(workflow_row).to_contain_text(hook.url)
     expect(workflow_row.locator(".active")).to_have_text("active")
+    expect(workflow_row.locator(".health")).to_have_text("healthy")
+    assert unlabelled_controls(page) == []
+    shot(page, "list")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    shot(page, "list-phone")
 
 
 def test_replay_needs_a_session_and_the_csrf_token(
@@ -234,6 +240,29 @@ def test_replay_needs_a_session_and_the_csrf_token(
             max_redirects=0,
         )
         assert missing.status == 403  # the token is checked before anything is looked up
+        csrf = page.locator("form.signout input[name=csrf]").input_value()
+        missing = context.request.post(
+            f"{service.url}/subscriptions/deliveries/dlv_nope/replay",
+            form={"csrf": csrf},
+            max_redirects=0,
+        )
+        assert missing.status == 404
+        assert "No such delivery" in missing.text()
+
+        # An approval's callback is replayed from nowhere here: its page is the approval's.
+        approval = create(service, action="replay_check", webhookUrl=hook.url)
+        decide_by_api(service, approval["id"], decision="approve")
+        hook.wait_for(2)
+        callbacks = httpx.get(
+            f"{service.url}/api/approvals/{approval['id']}/callbacks", headers=AUTH
+        ).json()
+        callback_id = callbacks["data"][0]["id"]
+        answer = context.request.post(
+            f"{service.url}/subscriptions/deliveries/{callback_id}/replay",
+            form={"csrf": csrf},
+            max_redirects=0,
+        )
+        assert answer.status == 404
         answer = httpx.get(f"{service.url}/events/{event['id']}/deliveries", headers=AUTH)
         assert len(answer.json()["data"]) == 1  # nothing was replayed
-        assert len(hook.received) == 1
+        assert len(hook.received) == 2  # the event once, the callback once
