@@ -589,11 +589,12 @@ def subscriptions_apply(
 
 @main.command()
 @click.option("--port", default=0, type=int, help="Port for the demo service (0: any free one).")
-def demo(port: int) -> None:
+@click.option("--wait", is_flag=True, help="Wait for you to decide instead of a stand-in.")
+def demo(port: int, wait: bool) -> None:
     """Start a throw-away service and walk one approval from request to result."""
     from signoff.demo import run_demo
 
-    sys.exit(run_demo(port))
+    sys.exit(run_demo(port, wait=wait))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ console = Console()
 DEMO_TOKEN = "demo-reviewer-token"  # noqa: S105 - a throw-away service on loopback
 
 
-def run_demo(port: int = 0) -> int:
+def run_demo(port: int = 0, *, wait: bool = False) -> int:
     try:
         from signoff.server.process import ServiceProcess
     except ImportError:
@@ -50,26 +50,42 @@ def run_demo(port: int = 0) -> int:
                 result: dict[str, Approval] = {}
                 woke_at: dict[str, float] = {}
 
-                def wait() -> None:
-                    result["approval"] = pipeline.wait_for_decision(created.id, timeout=60)
+                def pipeline_waits() -> None:
+                    result["approval"] = pipeline.wait_for_decision(
+                        created.id, timeout=None if wait else 60
+                    )
                     woke_at["t"] = time.monotonic()
 
-                waiter = threading.Thread(target=wait)
+                waiter = threading.Thread(target=pipeline_waits)
                 waiter.start()
                 console.print("3. The pipeline waits (one long-poll, no busy polling) ...")
-                time.sleep(1.5)
-                decided_at = time.monotonic()
-                reviewer.approve(
-                    created.id,
-                    modified_details={"orderId": "8842", "amount": 100.00, "currency": "USD"},
-                    note="Partial refund: shipping is not refundable.",
-                )
-                console.print("4. Reviewer [bold]alice[/] approves, lowering the amount to 100.00")
-                waiter.join(timeout=30)
+                if wait:
+                    console.print(
+                        "   decide it yourself, from another terminal:\n"
+                        f"   SIGNOFF_URL={service.url} SIGNOFF_REVIEWER_TOKEN={DEMO_TOKEN} "
+                        f"signoff approvals approve {created.id} --details "
+                        '\'{"orderId": "8842", "amount": 100.0}\' --note \'ok\'\n'
+                        "   (or reject it with: signoff approvals reject ID --note why)"
+                    )
+                    waiter.join()
+                    decided_at = woke_at["t"]
+                else:
+                    time.sleep(1.5)
+                    decided_at = time.monotonic()
+                    reviewer.approve(
+                        created.id,
+                        modified_details={"orderId": "8842", "amount": 100.00, "currency": "USD"},
+                        note="Partial refund: shipping is not refundable.",
+                    )
+                    console.print(
+                        "4. Reviewer [bold]alice[/] approves, lowering the amount to 100.00"
+                    )
+                    waiter.join(timeout=30)
                 decision = result["approval"]
                 latency_ms = (woke_at["t"] - decided_at) * 1000
+                woke = "" if wait else f" {latency_ms:.0f} ms after the decision"
                 console.print(
-                    f"5. The pipeline woke {latency_ms:.0f} ms after the decision: "
+                    f"5. The pipeline woke{woke}: "
                     f"[green]{decision.status.value}[/] by {decision.decided_by}, "
                     f"note: {decision.decision_note!r}"
                 )
