@@ -97,6 +97,14 @@ def main() -> None:
     envvar="SIGNOFF_ENDPOINT_DEACTIVATE_AFTER",
     help="Seconds a failing endpoint may keep failing before it is deactivated.",
 )
+@click.option(
+    "--rate-limit",
+    default=2000.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    envvar="SIGNOFF_RATE_LIMIT",
+    help="Requests per second per key (bursts of twice); 0: off.",
+)
 def serve(
     host: str,
     port: int,
@@ -110,6 +118,7 @@ def serve(
     delivery_backoff: float,
     endpoint_flag_after: int,
     endpoint_deactivate_after: float,
+    rate_limit: float,
 ) -> None:
     """Run the embedded service: approvals, webhooks and workflows."""
     try:
@@ -139,8 +148,96 @@ def serve(
             delivery_backoff_base=delivery_backoff,
             endpoint_flag_after=endpoint_flag_after,
             endpoint_deactivate_after=endpoint_deactivate_after,
+            rate_limit=rate_limit,
         )
     )
+
+
+def _database_url_option(func: F) -> F:
+    return click.option(
+        "--database-url",
+        default="sqlite:///signoff.db",
+        show_default=True,
+        envvar="SIGNOFF_DATABASE_URL",
+        help="The service's database.",
+    )(func)
+
+
+@main.group()
+def keys() -> None:
+    """API keys and reviewer tokens stored by the service (hashed).
+
+    Rotation without downtime: create the new key, move clients to it, revoke the old
+    one; running services pick both changes up within seconds.
+    """
+
+
+def _run_store(database_url: str, work: Callable[[Any], Any]) -> Any:
+    import asyncio
+
+    try:
+        from signoff.server.store.db import create_engine, migrate
+    except ImportError as exc:
+        raise click.ClickException(
+            f"needs the server extra: pip install 'signoff[server]' ({exc})"
+        ) from None
+
+    async def go() -> Any:
+        engine = create_engine(database_url)
+        try:
+            await migrate(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(go())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@keys.command("create")
+@_database_url_option
+@click.option("--kind", type=click.Choice(["api", "reviewer"]), required=True)
+@click.option("--name", required=True, help="Who or what uses it (a reviewer's name).")
+def keys_create(database_url: str, kind: str, name: str) -> None:
+    """Create a key and print it once."""
+    from signoff.server.store.credentials import create_key
+
+    key_id, key = _run_store(database_url, lambda e: create_key(e, kind, name))  # type: ignore[arg-type]
+    out.print(f"created {kind} key {key_id} for {escape(name)} (shown once):")
+    click.echo(key)
+
+
+@keys.command("list")
+@_database_url_option
+def keys_list(database_url: str) -> None:
+    """Stored keys (never their values)."""
+    from signoff.server.store.credentials import list_keys
+
+    table = Table("id", "kind", "name", "created", "revoked")
+    for row in _run_store(database_url, list_keys):
+        table.add_row(
+            str(row["id"]),
+            str(row["kind"]),
+            escape(str(row["name"])),
+            str(row["created_at"]),
+            str(row["revoked_at"] or "-"),
+        )
+    out.print(table)
+
+
+@keys.command("revoke")
+@_database_url_option
+@click.argument("key_id")
+def keys_revoke(database_url: str, key_id: str) -> None:
+    """Revoke a stored key; services refuse it within seconds."""
+    from signoff.server.store.credentials import revoke_key
+
+    if not _run_store(database_url, lambda e: revoke_key(e, key_id)):
+        err.print(f"[red]error[/]: no active key with id {escape(key_id)}")
+        sys.exit(1)
+    out.print(f"revoked {key_id}")
 
 
 def connection_options(func: F) -> F:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer
 from pydantic.alias_generators import to_camel
 
 
@@ -20,7 +21,30 @@ def format_utc(value: datetime) -> str:
 UtcDateTime = Annotated[datetime, PlainSerializer(format_utc, return_type=str)]
 """A timestamp that always goes on the wire as `2025-03-18T14:32:00.000Z`."""
 
-JsonObject = dict[str, Any]
+MAX_JSON_DEPTH = 32
+MAX_JSON_BYTES = 256 * 1024
+
+
+def json_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((json_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((json_depth(v) for v in value), default=0)
+    return 0
+
+
+def check_json_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Details are the reviewer's to read: bounded in nesting and size."""
+    if value is None:
+        return value
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if len(json.dumps(value, separators=(",", ":"), default=str)) > MAX_JSON_BYTES:
+        raise ValueError(f"larger than {MAX_JSON_BYTES // 1024} KiB")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
 
 
 class WireModel(BaseModel):

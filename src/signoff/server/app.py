@@ -21,9 +21,15 @@ from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.hub import DecisionHub, PostgresListener
 from signoff.server.metrics import RequestMetrics
+from signoff.server.ratelimit import RateLimiter
 from signoff.server.services import Services
 from signoff.server.store.approvals import NOTIFY_CHANNEL, ApprovalStore
-from signoff.server.store.credentials import load_keyring, signing_secret
+from signoff.server.store.credentials import (
+    configured_entries,
+    load_keyring,
+    signing_secret,
+    stored_entries,
+)
 from signoff.server.store.db import async_url, asyncpg_dsn, create_engine, migrate
 from signoff.server.store.events import EventStore
 from signoff.server.store.idempotency import IdempotencyStore
@@ -50,6 +56,20 @@ async def sweep_expired(services: Services) -> None:
         except Exception:
             log.exception("expiry sweep failed; retrying")
         await asyncio.sleep(services.settings.sweep_interval)
+
+
+async def refresh_keys(services: Services, engine: AsyncEngine) -> None:
+    """Re-read stored keys, so `signoff keys create|revoke` take effect without a restart."""
+    settings = services.settings
+    configured = configured_entries(settings.api_keys, settings.reviewer_tokens)
+    while True:
+        await asyncio.sleep(settings.keyring_refresh)
+        try:
+            services.keyring.entries = configured + await stored_entries(engine)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("could not re-read keys; keeping the ones loaded")
 
 
 async def start(settings: Settings, engine: AsyncEngine) -> Services:
@@ -80,6 +100,7 @@ async def start(settings: Settings, engine: AsyncEngine) -> Services:
         subscriptions=SubscriptionStore(engine, base_url=settings.base_url),
         events=events,
         idempotency=IdempotencyStore(engine),
+        limiter=RateLimiter(settings.rate_limit),
     )
 
 
@@ -93,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         tasks = [
             asyncio.create_task(services.worker.run(), name="delivery"),
             asyncio.create_task(sweep_expired(services), name="expiry"),
+            asyncio.create_task(refresh_keys(services, engine), name="keys"),
         ]
         if engine.dialect.name == "postgresql":
             listener = PostgresListener(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from signoff.server.ratelimit import retry_after_header
 from signoff.server.services import Services, get_services
 from signoff.server.store.credentials import Principal
 
@@ -28,6 +29,13 @@ def principal(request: Request, services: Annotated[Services, Depends(get_servic
     found = services.keyring.identify(presented_key(request))
     if found is None:
         raise HTTPException(401, "missing or invalid API key or reviewer token")
+    wait = services.limiter.take(f"{found.kind}:{found.name}")
+    if wait:
+        raise HTTPException(
+            429,
+            f"rate limit of {services.limiter.rate:g} requests per second exceeded",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
     return found
 
 

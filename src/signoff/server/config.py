@@ -32,6 +32,10 @@ class Settings:
     endpoint_deactivate_after: float = 72 * 3600.0
     """Seconds an endpoint may keep failing before it is deactivated."""
     sweep_interval: float = 1.0
+    rate_limit: float = 2000.0
+    """Requests per second per key (bursts of twice that); 0 turns the limit off."""
+    keyring_refresh: float = 5.0
+    """Seconds between re-reads of stored keys, so rotation needs no restart."""
 
     @property
     def base_url(self) -> str:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signoff.server.ids import new_id
+
+log = logging.getLogger(__name__)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -86,9 +91,36 @@ def install(app: FastAPI) -> None:
             _cko_body(request, message, "request_invalid", codes), status_code=status
         )
 
+    @app.exception_handler(DBAPIError)
+    async def database_down(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if not exc.connection_invalidated and not isinstance(
+            exc, OperationalError | InterfaceError
+        ):
+            log.exception("database error")
+            return JSONResponse({"error": "internal error"}, status_code=500)
+        return database_unavailable()
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(_request: Request, exc: PoolTimeout) -> JSONResponse:
+        return database_unavailable()
+
+    @app.exception_handler(OSError)
+    async def unreachable(_request: Request, exc: OSError) -> JSONResponse:
+        return database_unavailable()
+
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
         return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+def database_unavailable() -> JSONResponse:
+    """Nothing was written; the caller may retry (the clients do, on 503)."""
+    return JSONResponse(
+        {"error": "database unavailable, try again shortly"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 class BodyLimit:

@@ -9,6 +9,7 @@ from fastapi import Request
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.hub import DecisionHub
+from signoff.server.ratelimit import RateLimiter
 from signoff.server.store.approvals import ApprovalStore
 from signoff.server.store.credentials import Keyring
 from signoff.server.store.events import EventStore
@@ -28,6 +29,7 @@ class Services:
     subscriptions: SubscriptionStore
     events: EventStore
     idempotency: IdempotencyStore
+    limiter: RateLimiter
 
 
 def get_services(request: Request) -> Services:

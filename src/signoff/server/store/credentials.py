@@ -70,43 +70,76 @@ class Generated:
     signing_secret: str | None
 
 
+def configured_entries(api_keys: list[str], reviewer_tokens: list[str]) -> list[KeyEntry]:
+    entries = []
+    for kind, values in (("api", api_keys), ("reviewer", reviewer_tokens)):
+        kind_: Kind = "api" if kind == "api" else "reviewer"
+        for index, value in enumerate(values):
+            name, key = parse_configured(value, kind_, index)
+            entries.append(KeyEntry(key_hash(key), Principal(kind_, name)))
+    return entries
+
+
+async def stored_entries(engine: AsyncEngine) -> list[KeyEntry]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(credentials.c.kind, credentials.c.name, credentials.c.key_hash).where(
+                credentials.c.revoked_at.is_(None)
+            )
+        )
+        return [
+            KeyEntry(row.key_hash, Principal("api" if row.kind == "api" else "reviewer", row.name))
+            for row in rows
+        ]
+
+
+async def create_key(engine: AsyncEngine, kind: Kind, name: str) -> tuple[str, str]:
+    """Store a new key (only its hash); returns (id, key) — the key is shown once."""
+    key = ("so_live_" if kind == "api" else "so_rev_") + secrets.token_urlsafe(24)
+    key_id = new_id("key")
+    async with engine.begin() as conn:
+        await conn.execute(
+            credentials.insert().values(
+                id=key_id,
+                kind=kind,
+                name=name,
+                key_hash=key_hash(key),
+                created_at=datetime.now(timezone.utc),
+            )
+        )
+    return key_id, key
+
+
+async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            credentials.update()
+            .where(credentials.c.id == key_id)
+            .where(credentials.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(timezone.utc))
+        )
+    return result.rowcount == 1
+
+
+async def list_keys(engine: AsyncEngine) -> list[dict[str, object]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(credentials).order_by(credentials.c.created_at))
+        return [{k: v for k, v in row._mapping.items() if k != "key_hash"} for row in rows]
+
+
 async def load_keyring(
     engine: AsyncEngine, *, api_keys: list[str], reviewer_tokens: list[str]
 ) -> tuple[Keyring, Generated]:
-    """Configured keys win for their kind; otherwise stored ones, created on first start."""
-    entries: list[KeyEntry] = []
+    """Configured keys plus stored ones; on a first start with neither, one of each kind
+    is created (and returned once, to be printed)."""
+    stored = await stored_entries(engine)
     made: dict[Kind, str | None] = {"api": None, "reviewer": None}
-    for kind, configured in (("api", api_keys), ("reviewer", reviewer_tokens)):
-        kind_: Kind = "api" if kind == "api" else "reviewer"
-        if configured:
-            for index, value in enumerate(configured):
-                name, key = parse_configured(value, kind_, index)
-                entries.append(KeyEntry(key_hash(key), Principal(kind_, name)))
+    for kind_, configured in (("api", api_keys), ("reviewer", reviewer_tokens)):
+        kind: Kind = "api" if kind_ == "api" else "reviewer"
+        if configured or any(entry.principal.kind == kind for entry in stored):
             continue
-        async with engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(credentials.c.name, credentials.c.key_hash)
-                    .where(credentials.c.kind == kind_)
-                    .where(credentials.c.revoked_at.is_(None))
-                )
-            ).all()
-            if not rows:
-                prefix = "so_live_" if kind_ == "api" else "so_rev_"
-                key = prefix + secrets.token_urlsafe(24)
-                name = "default" if kind_ == "api" else "reviewer"
-                await conn.execute(
-                    credentials.insert().values(
-                        id=new_id("key"),
-                        kind=kind_,
-                        name=name,
-                        key_hash=key_hash(key),
-                        created_at=datetime.now(timezone.utc),
-                    )
-                )
-                made[kind_] = key
-                rows = [(name, key_hash(key))]  # type: ignore[list-item]
-        entries.extend(KeyEntry(digest, Principal(kind_, name)) for name, digest in rows)
+        _, made[kind] = await create_key(engine, kind, "default" if kind == "api" else "reviewer")
+    entries = configured_entries(api_keys, reviewer_tokens) + await stored_entries(engine)
     return Keyring(entries), Generated(made["api"], made["reviewer"], None)
 
 
