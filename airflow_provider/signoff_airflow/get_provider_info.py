@@ -31,7 +31,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["signoff_airflow.operators.approval"],
+                "python-modules": [
+                    "signoff_airflow.operators.approval",
+                    "signoff_airflow.operators.webhooks",
+                    "signoff_airflow.operators.subscriptions",
+                ],
             }
         ],
         "sensors": [
@@ -41,7 +45,13 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [
-            {"integration-name": INTEGRATION, "python-modules": ["signoff_airflow.hooks.approvals"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "signoff_airflow.hooks.approvals",
+                    "signoff_airflow.hooks.webhooks",
+                ],
+            }
         ],
         "triggers": [
             {
@@ -77,7 +87,31 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "the key `signoff serve` printed on first start",
                     },
                 },
-            }
+            },
+            {
+                "hook-class-name": "signoff_airflow.hooks.webhooks.SignoffWebhooksHook",
+                "hook-name": "signoff webhooks",
+                "connection-type": "signoff_webhooks",
+                "conn-fields": {
+                    "webhooks_secret_key": {
+                        "label": "Webhooks secret key (previous platform; optional)",
+                        "description": "the hosted /webhooks API's key when it differs",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "timeout": {
+                        "label": "Request timeout (seconds)",
+                        "schema": {"type": ["integer", "null"], "minimum": 1, "default": 30},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port", "extra"],
+                    "relabeling": {"host": "Base URL or environment", "password": "Secret key"},
+                    "placeholders": {
+                        "host": "sandbox, production, or http://127.0.0.1:8000",
+                        "password": "sk_...",
+                    },
+                },
+            },
         ],
         "extra-links": ["signoff_airflow.operators.approval.SignoffReviewLink"],
     }

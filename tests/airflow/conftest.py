@@ -34,3 +34,16 @@ def signoff_conn(service, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # 
     conn = {"conn_type": "signoff", "host": service.url, "password": API_KEY}
     monkeypatch.setenv(CONN_ENV, json.dumps(conn))
     yield service.url
+
+
+WEBHOOKS_CONN_ENV = "AIRFLOW_CONN_SIGNOFF_WEBHOOKS_DEFAULT"
+
+
+@pytest.fixture
+def webhooks_conn(service, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The ``signoff_webhooks_default`` connection, pointing at the module's service."""
+    from tests.conftest import CKO_SECRET_KEY
+
+    conn = {"conn_type": "signoff_webhooks", "host": service.url, "password": CKO_SECRET_KEY}
+    monkeypatch.setenv(WEBHOOKS_CONN_ENV, json.dumps(conn))
+    yield service.url

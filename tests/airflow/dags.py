@@ -67,6 +67,17 @@ def task_states(run: Any) -> dict[str, str | None]:
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
+def xcoms(run: Any) -> dict[tuple[str, str], Any]:
+    """Every XCom the run's tasks pushed, by (task_id, key), as stored."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(select(XComModel).where(XComModel.run_id == run.run_id)).all()
+        return {(row.task_id, row.key): row.value for row in rows}
+
+
 def try_numbers(run: Any) -> dict[str, int]:
     return {ti.task_id: ti.try_number for ti in run.get_task_instances()}
 

@@ -79,7 +79,7 @@ def test_provider_registers_connection_form_link_and_modules() -> None:
     assert behaviour["relabeling"] == {"host": "Base URL", "password": "API key"}
     assert "signoff_airflow.operators.approval.SignoffReviewLink" in pm.extra_links_class_names
     info = pm.providers["signoff"].data
-    [conn_type] = info["connection-types"]
+    conn_type = next(c for c in info["connection-types"] if c["connection-type"] == "signoff")
     assert conn_type["hook-class-name"] == "signoff_airflow.hooks.approvals.SignoffHook"
     for kind, module in [
         ("operators", "signoff_airflow.operators.approval"),
@@ -94,7 +94,8 @@ def test_provider_registers_connection_form_link_and_modules() -> None:
 def test_older_cores_read_the_same_form_from_the_hook() -> None:
     from signoff_airflow.get_provider_info import get_provider_info
 
-    [conn_type] = get_provider_info()["connection-types"]
+    types = get_provider_info()["connection-types"]
+    conn_type = next(c for c in types if c["connection-type"] == "signoff")
     declared = conn_type["ui-field-behaviour"]
     behaviour = SignoffHook.get_ui_field_behaviour()
     assert behaviour["hidden_fields"] == declared["hidden-fields"]
