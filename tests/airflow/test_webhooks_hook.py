@@ -99,7 +99,6 @@ def test_test_connection(webhooks_conn: str, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_provider_registers_the_connection_type_and_modules() -> None:
     from airflow.providers_manager import ProvidersManager
-
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     hook = ProvidersManagerTaskRuntime().hooks["signoff_webhooks"]
