@@ -348,6 +348,38 @@ def profile_section(part: dict[str, Any], out: list[str]) -> None:
     out.append("")
 
 
+def wake_profile_section(part: dict[str, Any], out: list[str]) -> None:
+    w = part.get("wake")
+    if not w or not w.get("samples"):
+        return
+    total = max(w["samples"], 1)
+    out += [
+        "## 6. Profile: the service while a DecisionWaiter's approvals are decided",
+        "",
+        f"py-spy (200 Hz) on `signoff serve` (SQLite) while one DecisionWaiter holds "
+        f"N = {w['n']:,} waits and {w['decisions']} of them are approved 50–150 ms apart. "
+        f"Wake latency in this profiled run: p50 {f(w['wake_p50_ms'], 0)} ms, p99 "
+        f"{f(w['wake_p99_ms'], 0)} ms. {w['samples']:,} samples, {w['busy_samples']:,} busy.",
+        "",
+        "Top functions by own time:",
+        "",
+        "| samples | % | function (file) |",
+        "|---:|---:|---|",
+    ]
+    for name, n in w["top_self"]:
+        out.append(f"| {n} | {100 * n / total:.1f} | `{name}` |")
+    out += [
+        "",
+        "signoff / SQLAlchemy / pydantic / json frames by inclusive time:",
+        "",
+        "| samples | % | function (file) |",
+        "|---:|---:|---|",
+    ]
+    for name, n in w["top_inclusive"]:
+        out.append(f"| {n} | {100 * n / total:.1f} | `{name}` |")
+    out.append("")
+
+
 # ------------------------------------------------------------------ part 3
 
 
@@ -559,4 +591,6 @@ def write_report(results: dict[str, Any]) -> None:
     from bench.notes import ENGINES
 
     out += [ENGINES.strip(), ""]
+    if "profiles" in results:
+        wake_profile_section(results["profiles"], out)
     (OUT / "REPORT.md").write_text("\n".join(out))
