@@ -4,7 +4,7 @@ method and an async method (so each endpoint is written once, typed once)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -127,7 +127,7 @@ def sync_method(call: Callable[Concatenate[C, P], Step[T]]) -> Callable[Concaten
 
 def async_method(
     call: Callable[Concatenate[C, P], Step[T]],
-) -> Callable[Concatenate[Any, P], Awaitable[T]]:
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
     """``call`` as a coroutine client method."""
 
     @functools.wraps(call)
