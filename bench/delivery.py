@@ -216,11 +216,13 @@ def setup_workflow(url: str, receiver: Receiver) -> None:
         )
 
 
-def throughput_once(workdir: Path, count: int) -> dict[str, Any]:
+def throughput_once(workdir: Path, count: int, on_started: Any = None) -> dict[str, Any]:
     receiver = Receiver()
     svc = common.service(workdir)
     svc.start()
     try:
+        if on_started is not None:
+            on_started(svc)
         setup_workflow(svc.url, receiver)
         t0 = time.monotonic()
         acked, _ = asyncio.run(publish(lambda: svc.port, count, 8))

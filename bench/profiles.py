@@ -100,9 +100,61 @@ def profile_wake(workdir: Path, n: int, decisions: int) -> dict[str, Any]:
     return prof
 
 
+def profile_delivery(workdir: Path, count: int) -> dict[str, Any]:
+    from bench.delivery import throughput_once
+
+    spy = shutil.which("py-spy") or str(Path(common.PY).parent / "py-spy")
+    raw = workdir / "delivery-profile.txt"
+    recorder: list[subprocess.Popen[bytes]] = []
+
+    def attach(svc: Any) -> None:
+        recorder.append(
+            subprocess.Popen(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(svc.proc.pid),
+                    "--duration",
+                    "12",
+                    "--rate",
+                    "200",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        time.sleep(0.5)
+
+    result = throughput_once(workdir / "delivery-profile", count, on_started=attach)
+    for rec in recorder:
+        try:
+            rec.wait(30)
+        except subprocess.TimeoutExpired:
+            rec.kill()
+    prof = aggregate(raw) or {}
+    prof.update(
+        events=count,
+        deliveries_per_s=result["deliveries_per_s"],
+        latency_p50_ms=result["latency_p50_ms"],
+    )
+    return prof
+
+
 def run(quick: bool, workdir: Path, **_: Any) -> dict[str, Any]:
     n = 1000
     out = {"wake": profile_wake(workdir, n, 20 if quick else 40)}
+    d = out["delivery"] = profile_delivery(workdir, 400)
+    print(
+        f"  delivery profile: {d.get('samples', 0)} samples; {d['deliveries_per_s']:.0f} "
+        f"deliveries/s",
+        flush=True,
+    )
     w = out["wake"]
     print(
         f"  wake profile (N={n}): {w.get('samples', 0)} samples; wake p50 "

@@ -172,6 +172,11 @@ def throughput_once(url: str, duration: float, concurrency: int) -> dict[str, An
 
 
 def hold_once(url: str, pid: int, ids_file: Path, count: int, budget: float) -> dict[str, Any]:
+    # long-polls of an earlier run whose client went away are held until they time out
+    drain = time.monotonic() + 40
+    while common.in_flight(url) > 0 and time.monotonic() < drain:
+        time.sleep(1.0)
+    base = common.in_flight(url)
     rss0 = common.rss_bytes(pid)
     proc = subprocess.Popen(
         [common.PY, "-m", "bench", "_load", "hold", url, str(ids_file), str(count)],
@@ -184,7 +189,7 @@ def hold_once(url: str, pid: int, ids_file: Path, count: int, budget: float) -> 
     try:
         while time.monotonic() - t0 < budget:
             time.sleep(1.0)
-            held = common.in_flight(url)
+            held = common.in_flight(url) - base
             if held >= peak:
                 peak, rss_at_peak = held, common.rss_bytes(pid)
             if held >= count:
@@ -203,6 +208,7 @@ def hold_once(url: str, pid: int, ids_file: Path, count: int, budget: float) -> 
     return {
         "target": count,
         "peak_held": peak,
+        "held_before": base,
         "seconds_to_peak": reached,
         "service_rss_before_mb": rss0 / 2**20,
         "service_rss_peak_mb": rss_at_peak / 2**20,
