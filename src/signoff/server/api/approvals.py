@@ -103,7 +103,7 @@ async def list_approvals(
     return ApprovalList(data=items, next_cursor=next_cursor)
 
 
-@router.post("/wait", response_model=WaitResult, responses=errors(401, 404, 422))
+@router.post("/wait", response_model=WaitResult, responses=errors(400, 401, 404, 413, 422))
 async def wait_for_any(body: WaitRequest, _who: AnyCaller, services: ServicesDep) -> WaitResult:
     """Answer as soon as any of ``ids`` is decided (or ``maxWaitMs`` passes).
 
@@ -148,7 +148,7 @@ async def get_approval(
 @router.post(
     "/{approval_id}/decision",
     response_model=Approval,
-    responses=errors(400, 401, 403, 404, 409, 422),
+    responses=errors(400, 401, 403, 404, 409, 413, 422),
 )
 async def decide(
     approval_id: str, body: DecisionRequest, who: ReviewerCaller, services: ServicesDep
@@ -166,7 +166,9 @@ async def decide(
 
 
 @router.post(
-    "/{approval_id}/cancel", response_model=Approval, responses=errors(401, 403, 404, 409, 422)
+    "/{approval_id}/cancel",
+    response_model=Approval,
+    responses=errors(400, 401, 403, 404, 409, 413, 422),
 )
 async def cancel(
     approval_id: str, who: ApiCaller, services: ServicesDep, body: CancelRequest | None = None

@@ -24,7 +24,10 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 @router.post(
-    "/events", status_code=201, response_model=PublishedEvent, responses=errors(401, 413, 422)
+    "/events",
+    status_code=201,
+    response_model=PublishedEvent,
+    responses=errors(400, 401, 413, 422),
 )
 async def publish_event(
     body: PublishEvent,

@@ -90,7 +90,7 @@ async def _update(
     return updated
 
 
-@router.put("/{webhook_id}", response_model=Webhook, responses=errors(400, 401, 404, 409))
+@router.put("/{webhook_id}", response_model=Webhook, responses=errors(400, 401, 404, 409, 413))
 async def update_webhook(
     webhook_id: str, body: WebhookRequest, _who: ApiCaller, services: ServicesDep
 ) -> Webhook:
@@ -98,7 +98,7 @@ async def update_webhook(
     return await _update(services, webhook_id, body)
 
 
-@router.patch("/{webhook_id}", response_model=Webhook, responses=errors(400, 401, 404, 409))
+@router.patch("/{webhook_id}", response_model=Webhook, responses=errors(400, 401, 404, 409, 413))
 async def patch_webhook(
     webhook_id: str, body: WebhookPatch, _who: ApiCaller, services: ServicesDep
 ) -> Webhook:
@@ -106,7 +106,9 @@ async def patch_webhook(
     return await _update(services, webhook_id, body)
 
 
-@router.delete("/{webhook_id}", status_code=200, responses=errors(401, 404))
+@router.delete(
+    "/{webhook_id}", status_code=200, response_class=Response, responses=errors(401, 404)
+)
 async def remove_webhook(webhook_id: str, _who: ApiCaller, services: ServicesDep) -> Response:
     """200 when deleted (the seed's code)."""
     if not await services.subscriptions.delete_webhook(webhook_id):
@@ -114,7 +116,7 @@ async def remove_webhook(webhook_id: str, _who: ApiCaller, services: ServicesDep
     return Response(status_code=200)
 
 
-@router.post("/{webhook_id}/test", status_code=204, responses=errors(400, 401, 404))
+@router.post("/{webhook_id}/test", status_code=204, responses=errors(400, 401, 404, 413))
 async def test_webhook(
     webhook_id: str, body: EventTypesRequest, _who: ApiCaller, services: ServicesDep
 ) -> Response:

@@ -142,7 +142,9 @@ async def _reflow(
     return Response(status_code=202)
 
 
-@router.post("/events/reflow", status_code=202, responses=errors(401, 422))
+@router.post(
+    "/events/reflow", status_code=202, response_class=Response, responses=errors(400, 401, 413, 422)
+)
 async def reflow(body: ReflowRequest, _who: ApiCaller, services: ServicesDep) -> Response:
     """Run workflows again for the given events, or for every event of the given subjects."""
     if not body.events and not body.subjects:
@@ -171,7 +173,12 @@ async def get_subject_events(
     )
 
 
-@router.post("/events/subject/{subject_id}/reflow", status_code=202, responses=errors(401, 404))
+@router.post(
+    "/events/subject/{subject_id}/reflow",
+    status_code=202,
+    response_class=Response,
+    responses=errors(401, 404),
+)
 async def reflow_by_subject(subject_id: str, _who: ApiCaller, services: ServicesDep) -> Response:
     rows = await services.events.by_subject(subject_id)
     if not rows:
@@ -182,6 +189,7 @@ async def reflow_by_subject(subject_id: str, _who: ApiCaller, services: Services
 @router.post(
     "/events/subject/{subject_id}/workflow/{workflow_id}/reflow",
     status_code=202,
+    response_class=Response,
     responses=errors(401, 404),
 )
 async def reflow_by_subject_and_workflow(
@@ -194,7 +202,12 @@ async def reflow_by_subject_and_workflow(
     return await _reflow(services, [row["id"] for row in rows], [workflow_id])
 
 
-@router.post("/events/{event_id}/reflow", status_code=202, responses=errors(401, 404))
+@router.post(
+    "/events/{event_id}/reflow",
+    status_code=202,
+    response_class=Response,
+    responses=errors(401, 404),
+)
 async def reflow_by_event(event_id: str, _who: ApiCaller, services: ServicesDep) -> Response:
     await _event_or_404(services, event_id)
     return await _reflow(services, [event_id], None)
@@ -203,6 +216,7 @@ async def reflow_by_event(event_id: str, _who: ApiCaller, services: ServicesDep)
 @router.post(
     "/events/{event_id}/workflow/{workflow_id}/reflow",
     status_code=202,
+    response_class=Response,
     responses=errors(401, 404),
 )
 async def reflow_by_event_and_workflow(
@@ -228,7 +242,7 @@ async def get_workflows(_who: ApiCaller, services: ServicesDep) -> WorkflowList:
     return WorkflowList(data=await services.subscriptions.list_workflows())
 
 
-@router.post("", status_code=201, response_model=Created, responses=errors(401, 413, 422))
+@router.post("", status_code=201, response_model=Created, responses=errors(400, 401, 413, 422))
 async def create_workflow(
     body: WorkflowRequest,
     who: ApiCaller,
@@ -248,7 +262,7 @@ async def get_workflow(workflow_id: str, _who: ApiCaller, services: ServicesDep)
     return await _workflow_or_404(services, workflow_id)
 
 
-@router.patch("/{workflow_id}", response_model=Workflow, responses=errors(401, 404, 422))
+@router.patch("/{workflow_id}", response_model=Workflow, responses=errors(400, 401, 404, 413, 422))
 async def update_workflow(
     workflow_id: str, body: WorkflowPatch, _who: ApiCaller, services: ServicesDep
 ) -> Workflow:
@@ -268,7 +282,7 @@ async def remove_workflow(workflow_id: str, _who: ApiCaller, services: ServicesD
     return Response(status_code=204)
 
 
-@router.post("/{workflow_id}/test", status_code=204, responses=errors(401, 404, 422))
+@router.post("/{workflow_id}/test", status_code=204, responses=errors(400, 401, 404, 413, 422))
 async def test_workflow(
     workflow_id: str, body: EventTypesRequest, _who: ApiCaller, services: ServicesDep
 ) -> Response:
@@ -320,7 +334,7 @@ async def _remove(services: Services, workflow_id: str, part: str, item_id: str)
     return Response(status_code=204)
 
 
-@router.post("/{workflow_id}/actions", status_code=201, responses=errors(401, 404, 422))
+@router.post("/{workflow_id}/actions", status_code=201, responses=errors(400, 401, 404, 413, 422))
 async def add_workflow_action(
     workflow_id: str,
     body: WebhookAction,
@@ -341,7 +355,12 @@ async def add_workflow_action(
     )
 
 
-@router.put("/{workflow_id}/actions/{action_id}", status_code=200, responses=errors(401, 404, 422))
+@router.put(
+    "/{workflow_id}/actions/{action_id}",
+    status_code=200,
+    response_class=Response,
+    responses=errors(400, 401, 404, 413, 422),
+)
 async def update_workflow_action(
     workflow_id: str, action_id: str, body: WebhookAction, _who: ApiCaller, services: ServicesDep
 ) -> Response:
@@ -355,7 +374,9 @@ async def remove_workflow_action(
     return await _remove(services, workflow_id, "actions", action_id)
 
 
-@router.post("/{workflow_id}/conditions", status_code=201, responses=errors(401, 404, 422))
+@router.post(
+    "/{workflow_id}/conditions", status_code=201, responses=errors(400, 401, 404, 413, 422)
+)
 async def add_workflow_condition(
     workflow_id: str,
     body: Condition,
@@ -377,7 +398,10 @@ async def add_workflow_condition(
 
 
 @router.put(
-    "/{workflow_id}/conditions/{condition_id}", status_code=200, responses=errors(401, 404, 422)
+    "/{workflow_id}/conditions/{condition_id}",
+    status_code=200,
+    response_class=Response,
+    responses=errors(400, 401, 404, 413, 422),
 )
 async def update_workflow_condition(
     workflow_id: str, condition_id: str, body: Condition, _who: ApiCaller, services: ServicesDep
