@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
             for part in parts:
                 name, module = PARTS[part]
                 print(f"== part {part}: {name} (load average {common.loadavg()})", flush=True)
-                t = time.monotonic()
+                t, started_at = time.monotonic(), time.time()
                 mod = importlib.import_module(module)
                 kwargs: dict[str, bool] = {}
                 if name == "service":
@@ -70,6 +70,7 @@ def main(argv: list[str]) -> int:
                     kwargs["full"] = args.full
                 results[name] = mod.run(args.quick, workdir, **kwargs)
                 results[name]["wall_s"] = time.monotonic() - t
+                results[name]["started"] = time.strftime("%H:%M:%S", time.localtime(started_at))
                 results[name]["load_after"] = common.loadavg()
                 RESULTS.write_text(json.dumps(results, indent=1))
         finally:

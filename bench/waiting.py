@@ -219,8 +219,8 @@ def one_run(
 def run(quick: bool, workdir: Path, full: bool = False) -> dict[str, Any]:
     sizes = [100, 1000] + ([5000] if full else [])
     reps = {100: 2, 1000: 2} if quick else {100: 3, 1000: 3, 5000: 2}
-    idle = 4.0 if quick else 5.0
-    k = 10 if quick else 15
+    idle = 4.0
+    k = 10 if quick else 12
     runs_total = sum(reps[n] for n in sizes) * len(CONTENDERS)
     svc = common.service(workdir / "wait")
     svc.start()
