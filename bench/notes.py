@@ -6,58 +6,68 @@ tables under them are generated. Update this text when a rerun changes the pictu
 """
 
 FINDINGS = """
-### Where signoff stands, and what the profile says
+### Reading of this run (hand-written from the tables and profiles below)
 
-* **Waiting is where signoff is clearly ahead.** Its idle cost does not grow with N (one
-  held `POST /api/approvals/wait` for every waiter), where polling costs N/3 or N/5
-  requests per second, and the service's CPU follows. At N = 1,000 polling every 3 s
-  already asks for ~333 requests/s, more than this service answers on this shared machine
-  (part 2), so polling contenders fall behind their own interval and *miss* wakes entirely
-  (counted in the table): polling a slow service is not just costly, it is late.
-* **Wake latency** for signoff is bounded by how fast the service answers one decision
-  plus one re-issued multi-wait, so it inherits the service's slowness under load: see the
-  p99 column against the 100 ms target. The polling contenders' latency is uniform over
-  their interval, as expected (p50 ≈ interval/2).
-* **The service is the bottleneck of everything else** (creates, decides, publishes,
-  deliveries, subscriptions apply): one to two orders of magnitude below the 1,000
-  creates/s target on SQLite. The machine was shared with other test suites (load
-  average 4 on 2 cores), which roughly halves what any one process gets, but that does not
-  explain a 10× gap: a bare `GET /healthz` answered ~210/s sequentially during this work.
+* **Waiting is where signoff is clearly ahead, and it holds at N = 1,000.** Idle, its one
+  held `POST /api/approvals/wait` made no request in any 4–5 s window at either N (floor:
+  one per 25 s round), the service spent ~1 % CPU, the waiting process ~0 %, and memory was
+  ~2 KiB per waiting approval. Polling at N = 1,000 is not only ~1,000× the requests and
+  ~16× the service CPU: the polling process itself saturated (60–75 % of a core in httpx)
+  and got ~40 requests/s out instead of the 333 (3 s) or 200 (5 s) it needed, so it fell
+  behind its own interval and **missed most wakes** within interval + 3 s. A 1,000-trigger
+  triggerer polling like the hosted SDK or the HITL trigger would be late, not just costly.
+* **Wake latency misses the 100 ms p99 target at N = 1,000** (p99 ~440 ms; at N = 100 it
+  is ~70 ms, met). The wake-path profile (part 6) shows why: ~73 % of the service's busy
+  samples are in `wait_for_any` → `ApprovalStore.get_many` → `to_model`, i.e. building a
+  pydantic `Approval` for **every one of the N ids** on every wake, plus JSON
+  encode/decode of the `details` columns. Each decision makes the held wait return, the
+  response carries all N−1 pending ids, and `DecisionWaiter` re-issues the wait with N−1
+  ids, whose handler again loads all N−1 rows before parking: O(N) rows and models twice per
+  decision, so decisions 50–150 ms apart queue behind each other.
+* **The service's write path is far below target**: ~70 creates/s and ~60 decides/s on
+  SQLite (target 1,000 creates/s: 7 %), about the same on PostgreSQL. SQLite's p50 is
+  ~26 ms but its p99 is **3–4 s**, PostgreSQL's p99 ~0.4 s. The machine was shared (load
+  average 4–5 on 2 cores: other suites were running), which can halve absolute figures but
+  not explain 14× or a 100× p50→p99 tail. The create profile is dominated by time inside
+  the sqlite3 C library called from aiosqlite's worker threads (`_connection_worker_thread`
+  own time; py-spy attributes C time to the calling Python frame) and thread hand-offs.
+* **Delivery (~48/s, target 500) is bounded by the same store**: per delivery the outbox
+  worker runs three separate write transactions (`claim_due`'s per-row `UPDATE ... lease`,
+  `record_attempt`, `record_health`), competing with the publishes for SQLite's one write
+  lock, and `asyncio.gather` waits for a whole batch of 64 before claiming the next. Events
+  were published at ~90/s but delivered at ~48/s, so publish→receive p50 grew to ~4 s.
+  **Nothing was lost**: both `kill -9` runs delivered every acknowledged event, signatures all
+  valid, no duplicates seen (at-least-once allows them; none occurred here).
+* **Held long-polls** cost ~25–35 KiB each in the service (5,000 held: 139 → 261 MB); 10k
+  was not run here; linear projection ~380–450 MB, under the 500 MB target but unmeasured.
+* **Subscriptions as code** scale as designed: plan of 1,000 webhooks = 2 GETs (~0.2 s),
+  apply = one POST per webhook (~11 s, bounded by the service's write rate), no-change plan
+  = 2 GETs and nothing to apply.
 
-**Profile (py-spy on `signoff serve`, SQLite, during a create load; table in part 2).**
-Most busy samples are in `aiosqlite`'s worker thread (`Connection._execute`,
-`_connection_worker_thread`) and in the thread hand-offs around it
-(`Condition.notify`, the event loop's `_write_to_self`/`_read_from_self`): each
-SQL statement is a round trip to aiosqlite's thread and back. Under the request,
-`ApprovalStore.create` runs, in one transaction, an INSERT, a SELECT of the row just
-written (`ApprovalStore._row`), `events.publish` (INSERT the `approval_requested` event,
-SELECT matching subscriptions, INSERT deliveries), COMMIT, and then *another*
-`_row` SELECT after the commit. The latency shape points at write contention: SQLite create
-p50 is tens of ms but p99 is seconds, while PostgreSQL's p99 stays within a few × its p50.
-The SQLite engine is `create_async_engine(url, pool_size=8, max_overflow=8)` with
-`busy_timeout=10000`: up to 16 connections race for SQLite's single write lock, and the
-losers sleep in SQLite's busy handler (a back-off sleep, not a queue) — a long tail.
+**Proposed fixes, in order of payoff (for the lead; the benchmark work changed no src/):**
 
-**Proposed fixes (for the lead; src/ was not changed by the benchmark work):**
-
-1. `src/signoff/server/store/db.py`: for SQLite, serialise writers in the process instead
-   of in SQLite's busy handler: one write connection (or an `asyncio.Lock` held around
-   every `engine.begin()` write transaction), and start write transactions with
-   `BEGIN IMMEDIATE` (SQLAlchemy `connect` + `begin` event hooks) so a reader never has
-   to upgrade to a writer mid-transaction. Expected: the multi-second p99 tail goes away
-   and throughput rises (no sleeping losers).
-2. `src/signoff/server/store/approvals.py` `create`: `insert(...).returning(approvals)`
-   (SQLite ≥ 3.35, PostgreSQL) instead of INSERT + `_row` SELECT, and build the response
-   from that row instead of the second `_row` after commit: 2 of ~6 round trips per
-   create gone. The same pattern applies to `decide`.
-3. Group commit for SQLite: a single writer task that takes queued creates/decides/publishes
-   and commits them together every few ms; per-request cost becomes per-batch cost. This
-   is what it takes to approach 1,000 writes/s from one Python process.
-4. Re-measure with `bash bench/run --parts 2` on an otherwise idle machine before and after;
-   the profile is printed in the report whenever SQLite creates/s is under the target.
-
-What was *not* done: the issue asks to fix what the profile shows and record before/after;
-the benchmark author was not allowed to change `src/`, so there is no "after" here.
+1. *Wake path* (`src/signoff/server/api/approvals.py` `wait_for_any`,
+   `src/signoff/server/hub.py`, `store/approvals.py`): before parking, check only
+   `SELECT id FROM approvals WHERE id IN (...) AND status <> 'PENDING'` plus a count of
+   found ids for the 404 — no models; make `DecisionHub.watch` record *which* ids fired and,
+   after the wake, load and return only those rows; make `pending` optional (or a count) so
+   the answer is O(decided), not O(N). Client side (`src/signoff/waiting.py`), re-issue the
+   wait with the ids still pending without re-sending unchanged ids where the server allows
+   it (e.g. a wait handle). Expected: wake cost independent of N, p99 back under 100 ms.
+2. *SQLite writers* (`src/signoff/server/store/db.py`): serialise writes in-process instead of
+   in SQLite's sleeping busy handler — one write connection or an `asyncio.Lock` around
+   write transactions, and `BEGIN IMMEDIATE` for them (SQLAlchemy `begin` event) — with
+   `pool_size=8, max_overflow=8` today up to 16 connections race for one write lock. This
+   should remove the multi-second p99 tail on SQLite.
+3. *Fewer round trips per write*: in `ApprovalStore.create`, `insert(...).returning(...)`
+   instead of INSERT + `_row` SELECT, and no second `_row` after commit (same in `decide`);
+   in the outbox, claim a batch with one `UPDATE ... WHERE id IN (...) RETURNING`, record
+   a batch's attempts and endpoint health in one transaction, and keep `_limit` (32) slots
+   busy continuously instead of gathering fixed batches of 64.
+4. *Group commit* for SQLite (one writer task committing queued creates/decides/publishes
+   every few ms) is what it would take to approach 1,000 writes/s from one Python process.
+5. Re-measure each change with `bash bench/run --parts 1,2,3,6` on an idle machine; the issue
+   asks for before/after figures, which this report cannot give (no src/ changes here).
 """
 
 ENGINES = """
