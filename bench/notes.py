@@ -9,7 +9,7 @@ FINDINGS = """
 ### Reading of this run (hand-written from the tables and profiles below)
 
 * **Waiting is where signoff is clearly ahead, and it holds at N = 1,000.** Idle, its one
-  held `POST /api/approvals/wait` made no request in any 4–5 s window at either N (floor:
+  held `POST /api/approvals/wait` made no request in any 5 s idle window at either N (floor:
   one per 25 s round), the service spent ~1 % CPU, the waiting process ~0 %, and memory was
   ~2 KiB per waiting approval. Polling at N = 1,000 is not only ~1,000× the requests and
   ~16× the service CPU: the polling process itself saturated (60–75 % of a core in httpx)
@@ -17,8 +17,8 @@ FINDINGS = """
   behind its own interval and **missed most wakes** within interval + 3 s. A 1,000-trigger
   triggerer polling like the hosted SDK or the HITL trigger would be late, not just costly.
 * **Wake latency misses the 100 ms p99 target at N = 1,000** (p99 ~440 ms; at N = 100 it
-  is ~70 ms, met). The wake-path profile (part 6) shows why: ~73 % of the service's busy
-  samples are in `wait_for_any` → `ApprovalStore.get_many` → `to_model`, i.e. building a
+  is ~70 ms, met). The wake-path profile (part 6) shows why: ~60 % of the service's busy
+  samples (73 % of its event-loop thread's) are in `wait_for_any` → `ApprovalStore.get_many` → `to_model`, i.e. building a
   pydantic `Approval` for **every one of the N ids** on every wake, plus JSON
   encode/decode of the `details` columns. Each decision makes the held wait return, the
   response carries all N−1 pending ids, and `DecisionWaiter` re-issues the wait with N−1
