@@ -1,3 +1,28 @@
 """signoff for Prefect: approvals for flows, and webhook subscriptions as code."""
 
+from signoff_prefect.approvals import (
+    ApprovalCancelled,
+    ApprovalExpired,
+    ApprovalRejected,
+    DecisionTimeout,
+    request_approval,
+    request_approval_and_wait_for_decision,
+    wait_for_decision,
+)
+from signoff_prefect.credentials import SignoffCredentials, SignoffWebhooksCredentials
+from signoff_prefect.subscriptions import apply_subscriptions
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "ApprovalCancelled",
+    "ApprovalExpired",
+    "ApprovalRejected",
+    "DecisionTimeout",
+    "SignoffCredentials",
+    "SignoffWebhooksCredentials",
+    "apply_subscriptions",
+    "request_approval",
+    "request_approval_and_wait_for_decision",
+    "wait_for_decision",
+]

@@ -1,0 +1,154 @@
+"""Tasks and a flow that make a Prefect flow wait for a person's decision.
+
+The wait is in-process and cheap: one long-poll on ``signoff serve`` that answers the
+moment the reviewer decides (no 10 s client-side poll as with ``pause_flow_run``);
+against a service without long-poll it polls with backoff up to
+``poll_frequency_seconds``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.runtime import flow_run, task_run
+
+from prefect import flow, get_run_logger, task
+from signoff.client import (
+    ApprovalCancelled,
+    ApprovalExpired,
+    ApprovalRejected,
+    AsyncApprovalsClient,
+    DecisionTimeout,
+    require_approved,
+)
+from signoff.models import Approval
+from signoff_prefect.credentials import SignoffCredentials
+
+__all__ = [
+    "ApprovalCancelled",
+    "ApprovalExpired",
+    "ApprovalRejected",
+    "DecisionTimeout",
+    "request_approval",
+    "request_approval_and_wait_for_decision",
+    "wait_for_decision",
+]
+
+
+def decision(approval: Approval) -> dict[str, Any]:
+    """What a flow gets back: the effective (possibly edited) details and who decided."""
+    return {
+        "approval_id": approval.id,
+        "status": approval.status.value,
+        "approved": approval.status.value == "APPROVED",
+        "details": approval.effective_details,
+        "modified": approval.modified_details is not None,
+        "note": approval.decision_note,
+        "decided_by": approval.decided_by,
+        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+        "reason": approval.decision_reason_code.value if approval.decision_reason_code else None,
+        "review_url": approval.review_url,
+    }
+
+
+def _client(credentials: SignoffCredentials) -> AsyncApprovalsClient:
+    client = credentials.get_client("async")
+    assert isinstance(client, AsyncApprovalsClient)
+    return client
+
+
+def default_idempotency_key() -> str | None:
+    """Stable across retries of one task run (Prefect retries keep the task run id), new
+    for a new flow run: a retry never creates a second approval."""
+    if not task_run.id:
+        return None
+    return f"prefect:{flow_run.id}:{task_run.id}"
+
+
+@task(name="request-approval")
+async def request_approval(
+    credentials: SignoffCredentials,
+    action: str,
+    summary: str,
+    details: dict[str, Any] | None = None,
+    *,
+    risk_level: str | None = None,
+    justification: str | None = None,
+    expires_in_seconds: float | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, str | None]:
+    """Ask for sign-off; returns ``{"approval_id", "review_url"}`` without waiting."""
+    source = {
+        "system": "prefect",
+        "pipeline": flow_run.flow_name,
+        "run": flow_run.id,
+        "task": task_run.name,
+        "url": flow_run.ui_url,
+    }
+    async with _client(credentials) as client:
+        created = await client.create(
+            action,
+            summary,
+            details,
+            risk_level=risk_level,
+            justification=justification,
+            source={k: v for k, v in source.items() if v},
+            expires_in=expires_in_seconds,
+            idempotency_key=idempotency_key or default_idempotency_key(),
+        )
+        approval = await client.get(created.id)
+    get_run_logger().info("approval %s waits for a reviewer: %s", created.id, approval.review_url)
+    return {"approval_id": created.id, "review_url": approval.review_url}
+
+
+@task(name="wait-for-decision")
+async def wait_for_decision(
+    credentials: SignoffCredentials,
+    approval_id: str,
+    max_wait_seconds: float = 3600,
+    poll_frequency_seconds: float = 10,
+) -> dict[str, Any]:
+    """Wait in-process for the decision. Approved: the decision (with the effective
+    details). Raises ``ApprovalRejected``, ``ApprovalExpired``, ``ApprovalCancelled`` or
+    ``DecisionTimeout`` (one class per outcome)."""
+    async with _client(credentials) as client:
+        approval = await client.wait_for_decision(
+            approval_id, timeout=max_wait_seconds, poll_interval=poll_frequency_seconds
+        )
+    get_run_logger().info(
+        "approval %s: %s by %s", approval.id, approval.status.value, approval.decided_by
+    )
+    return decision(require_approved(approval))
+
+
+@flow(name="request-approval-and-wait-for-decision")
+async def request_approval_and_wait_for_decision(
+    credentials: SignoffCredentials,
+    action: str,
+    summary: str,
+    details: dict[str, Any] | None = None,
+    risk_level: str | None = None,
+    justification: str | None = None,
+    max_wait_seconds: float = 3600,
+    poll_frequency_seconds: float = 10,
+) -> dict[str, Any]:
+    """Ask, then wait (like prefect-dbt's ``trigger_dbt_cloud_job_run_and_wait_for_completion``).
+
+    The approval expires when ``max_wait_seconds`` runs out, so nobody can approve after
+    the flow stopped waiting.
+    """
+    created = await request_approval(
+        credentials,
+        action,
+        summary,
+        details,
+        risk_level=risk_level,
+        justification=justification,
+        expires_in_seconds=max_wait_seconds,
+    )
+    return await wait_for_decision(
+        credentials,
+        str(created["approval_id"]),
+        max_wait_seconds=max_wait_seconds + 5,
+        poll_frequency_seconds=poll_frequency_seconds,
+    )
