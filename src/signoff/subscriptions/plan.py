@@ -371,7 +371,32 @@ def make_plan(
             )
         else:
             unmanaged.append(Unmanaged(kind="workflow", id=flow.id, label=flow.name))
-    return Plan(changes=changes, unmanaged=unmanaged, orphaned=orphaned)
+    return _hide_secrets(
+        Plan(changes=changes, unmanaged=unmanaged, orphaned=orphaned), spec.secrets
+    )
+
+
+def _hide(value: Any, secrets: set[str]) -> Any:
+    """A string resolved from a ``${env:NAME}`` reference reads ``(secret)``, wherever it is."""
+    if isinstance(value, str):
+        return MASK if value in secrets else value
+    if isinstance(value, dict):
+        return {k: _hide(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide(v, secrets) for v in value]
+    return value
+
+
+def _hide_secrets(plan: Plan, secrets: set[str]) -> Plan:
+    if not secrets:
+        return plan
+    for change in plan.changes:
+        change.name = _hide(change.name, secrets)
+        for field in change.changes:
+            field.before, field.after = _hide(field.before, secrets), _hide(field.after, secrets)
+    for item in (*plan.unmanaged, *plan.orphaned):
+        item.label = _hide(item.label, secrets)
+    return plan
 
 
 def plan_steps(
