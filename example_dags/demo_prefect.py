@@ -1,0 +1,118 @@
+"""Run an approval-gated Prefect flow against ``signoff serve``.
+
+    .venvs/prefect/bin/python example_dags/demo_prefect.py [--auto-decide]
+
+Starts the embedded service on a free port and a throw-away Prefect server
+(``prefect_test_harness``), runs a refund flow that asks for sign-off and waits
+in-process (one long-poll, woken the moment the reviewer decides), prints the review URL
+and the command that decides it, and pays what the reviewer approved. With
+``--auto-decide`` a stand-in reviewer approves with an edit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect.testing.utilities import prefect_test_harness
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry writes
+from prefect import flow, task
+from signoff.client import ApprovalsClient
+from signoff.models import ApprovalStatus
+from signoff.server.process import ServiceProcess
+from signoff_prefect import (
+    ApprovalRejected,
+    SignoffCredentials,
+    request_approval,
+    wait_for_decision,
+)
+
+REFUNDS = [
+    {"order": "8842", "amount": 120.00},
+    {"order": "8851", "amount": 35.50},
+    {"order": "8860", "amount": 980.00},
+]
+
+
+@task
+def pay(refunds: list[dict[str, Any]]) -> float:
+    for refund in refunds:
+        print(f"refunding {refund['amount']:.2f} on order {refund['order']}")
+    return sum(float(r["amount"]) for r in refunds)
+
+
+@flow(name="refund-batch")
+async def refund_batch(credentials: SignoffCredentials) -> float:
+    created = await request_approval(
+        credentials,
+        "refund_batch",
+        f"Refund {len(REFUNDS)} orders, ${sum(r['amount'] for r in REFUNDS):,.2f}",
+        {"refunds": REFUNDS},
+        risk_level="high",
+        expires_in_seconds=3600,
+    )
+    print(f"\nreview it at {created['review_url']}\n", flush=True)
+    decision = await wait_for_decision(credentials, str(created["approval_id"]))
+    return pay(decision["details"]["refunds"])
+
+
+def stand_in_reviewer(url: str, token: str) -> None:
+    with ApprovalsClient(url, reviewer_token=token) as client:
+        for _ in range(600):
+            pending = [a for a in client.list(ApprovalStatus.PENDING).data]
+            if pending:
+                time.sleep(1)
+                edited = {"refunds": [r for r in REFUNDS if r["amount"] < 500]}
+                client.approve(
+                    pending[0].id, modified_details=edited, note="the $980 one needs a photo"
+                )
+                print("==> --auto-decide: approved without the $980 refund", flush=True)
+                return
+            time.sleep(0.1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--auto-decide", action="store_true", help="approve with an edit")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="signoff-prefect-demo-"))
+    api_key, token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    service = ServiceProcess(
+        database_url=f"sqlite:///{work / 'signoff.db'}",
+        api_keys=[api_key],
+        reviewer_tokens=[f"reviewer={token}"],
+        log_path=work / "serve.log",
+    )
+    with service:
+        print(f"signoff serve is up at {service.url}")
+        print("decide from another terminal with:")
+        print(f"  export SIGNOFF_URL={service.url} SIGNOFF_REVIEWER_TOKEN={token}")
+        print("  signoff approvals list --status pending")
+        print("  signoff approvals approve ID --details '<edited JSON>' --note '...'")
+        print("  signoff approvals reject ID --note '...'")
+        print("starting a throw-away Prefect server ...", flush=True)
+        if args.auto_decide:
+            threading.Thread(
+                target=stand_in_reviewer, args=(service.url, token), daemon=True
+            ).start()
+        with prefect_test_harness(server_startup_timeout=180):
+            credentials = SignoffCredentials(base_url=service.url, api_key=api_key)
+            try:
+                paid = asyncio.run(refund_batch(credentials))
+            except ApprovalRejected as rejected:
+                print(f"rejected: {rejected}")
+                return 0
+    print(f"paid {paid:.2f}, as approved by the reviewer")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
