@@ -112,16 +112,17 @@ async def wait_for_any(body: WaitRequest, _who: AnyCaller, services: ServicesDep
     """
     ids = list(dict.fromkeys(body.ids))
     with services.hub.watch(ids) as event:
-        found = await services.approvals.get_many(ids)
-        missing = set(ids) - {approval.id for approval in found}
+        # Statuses only (no models): a wake costs O(decided), not O(waiting).
+        statuses = await services.approvals.statuses(ids)
+        missing = [approval_id for approval_id in ids if approval_id not in statuses]
         if missing:
-            raise HTTPException(404, f"no approval with id {sorted(missing)[0]!r}")
-        if not any(approval.is_decided for approval in found):
+            raise HTTPException(404, f"no approval with id {missing[0]!r}")
+        if all(status is ApprovalStatus.PENDING for status in statuses.values()):
             await wait_for(event, min(body.max_wait_ms, MAX_LONG_POLL_MS) / 1000)
-            found = await services.approvals.get_many(ids)
-    decided = [approval for approval in found if approval.is_decided]
-    pending = [approval.id for approval in found if not approval.is_decided]
-    return WaitResult(decided=decided, pending=pending)
+            statuses = await services.approvals.statuses(ids)
+    done = [i for i, status in statuses.items() if status is not ApprovalStatus.PENDING]
+    pending = [i for i, status in statuses.items() if status is ApprovalStatus.PENDING]
+    return WaitResult(decided=await services.approvals.get_many(done), pending=pending)
 
 
 @router.get("/{approval_id}", response_model=Approval, responses=errors(401, 404, 422))

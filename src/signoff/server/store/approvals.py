@@ -175,6 +175,18 @@ class ApprovalStore:
             return await self.expire(approval_id) or await self.get(approval_id)
         return approval
 
+    async def statuses(self, ids: list[str]) -> dict[str, ApprovalStatus]:
+        """Status by id, in the order given; unknown ids are left out."""
+        found: dict[str, ApprovalStatus] = {}
+        async with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = await conn.execute(
+                    select(approvals.c.id, approvals.c.status).where(approvals.c.id.in_(chunk))
+                )
+                found.update({row.id: ApprovalStatus(row.status) for row in rows})
+        return {approval_id: found[approval_id] for approval_id in ids if approval_id in found}
+
     async def get_many(self, ids: list[str]) -> list[Approval]:
         found: list[Approval] = []
         async with self.engine.connect() as conn:
