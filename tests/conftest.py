@@ -86,3 +86,12 @@ def any_db_service(request: pytest.FixtureRequest, start_service: StartService) 
     if request.param == "sqlite":
         return start_service()
     return start_service(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Each backend in turn: None is the default SQLite file, else a fresh PostgreSQL db."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -98,6 +98,10 @@ def main() -> None:
     help="Seconds a failing endpoint may keep failing before it is deactivated.",
 )
 @click.option(
+    "--delivery-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+    envvar="SIGNOFF_DELIVERY_TIMEOUT", help="Seconds a receiver has to answer a delivery.",
+)
+@click.option(
     "--rate-limit",
     default=2000.0,
     show_default=True,
@@ -118,6 +122,7 @@ def serve(
     delivery_backoff: float,
     endpoint_flag_after: int,
     endpoint_deactivate_after: float,
+    delivery_timeout: float,
     rate_limit: float,
 ) -> None:
     """Run the embedded service: approvals, webhooks and workflows."""
@@ -149,6 +154,7 @@ def serve(
             endpoint_flag_after=endpoint_flag_after,
             endpoint_deactivate_after=endpoint_deactivate_after,
             rate_limit=rate_limit,
+            delivery_timeout=delivery_timeout,
         )
     )
 

@@ -70,9 +70,11 @@ def test_expiry_fires_the_callback(service) -> None:  # type: ignore[no-untyped-
     assert body["decisionReasonCode"] == "EXPIRED"
 
 
-def test_pending_callback_is_delivered_after_kill_9(start_service: StartService) -> None:
+def test_pending_callback_is_delivered_after_kill_9(
+    start_service: StartService, database_url: str | None
+) -> None:
     port = free_port()  # nobody listens here yet: the first attempts fail
-    first = start_service()
+    first = start_service(database_url)
     with clients(first.url) as client:
         created = client.create("a", "s", callback_url=f"http://127.0.0.1:{port}/hook")
         client.approve(created.id, note="before the crash")
@@ -84,7 +86,7 @@ def test_pending_callback_is_delivered_after_kill_9(start_service: StartService)
     first.kill()
 
     with receiver(port=port) as hook:
-        second = start_service()
+        second = start_service(database_url)
         (delivery,) = hook.wait_for(1)
         with clients(second.url) as client:
             for _ in range(100):

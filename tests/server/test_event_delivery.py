@@ -157,9 +157,11 @@ def test_endpoint_that_keeps_failing_is_flagged_then_deactivated(
     assert found.health.last_error == "receiver answered 500"
 
 
-def test_every_event_is_delivered_after_kill_9(start_service: StartService) -> None:
+def test_every_event_is_delivered_after_kill_9(
+    start_service: StartService, database_url: str | None
+) -> None:
     port = free_port()  # the receiver is down at first
-    first = start_service()
+    first = start_service(database_url)
     with workflows(first) as client:
         client.create(
             {
@@ -172,7 +174,7 @@ def test_every_event_is_delivered_after_kill_9(start_service: StartService) -> N
         }
     first.kill()
     with receiver(port=port) as hook:
-        start_service()
+        start_service(database_url)
         hook.wait_for(20, timeout=60)
         received = {json.loads(r.body)["id"] for r in hook.received}
     assert received == published  # each at least once; duplicates would share an id
