@@ -50,7 +50,7 @@ M = TypeVar("M")
 
 # -- building blocks ----------------------------------------------------------------------
 
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+text = st.text(st.characters(codec="utf-8"), max_size=30)
 short = st.text("abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=12)
 json_scalars = (
     st.none()
