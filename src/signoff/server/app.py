@@ -14,8 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff import __version__
+from signoff.models import ErrorBody
 from signoff.server import errors, ui
 from signoff.server.api import approvals, events, inbound, webhooks, workflows
+from signoff.server.api._common import errors as documented_errors
 from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
@@ -148,7 +150,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ui.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="static")
 
-    @app.get("/healthz", tags=["health"])
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        responses={503: {"model": ErrorBody, "description": "Database unavailable"}},
+    )
     async def healthz() -> JSONResponse:
         """200 when the service can reach its database, 503 when it cannot."""
         try:
@@ -158,7 +164,12 @@ def create_app(settings: Settings) -> FastAPI:
             return JSONResponse({"error": f"database unavailable: {exc}"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
-    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        responses=documented_errors(401, 429, 503),
+    )
     async def metrics(request: Request, _who: AnyCaller) -> str:
         """Request counts per route and requests in flight (Prometheus text format)."""
         collector: RequestMetrics = request.scope["state"]["metrics"]

@@ -27,6 +27,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (409, "Conflict"),
         (413, "Request body too large"),
         (422, "Invalid field"),
+        (429, "Rate limit exceeded (see Retry-After)"),
+        (503, "Database unavailable (see Retry-After)"),
     )
 }
 

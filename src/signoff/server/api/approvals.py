@@ -28,7 +28,7 @@ from signoff.server.services import Services, get_services
 from signoff.server.store.approvals import AlreadyDecided, Decision, IdempotencyConflict
 from signoff.server.store.credentials import Principal
 
-router = APIRouter(prefix="/api/approvals", tags=["approvals"])
+router = APIRouter(prefix="/api/approvals", tags=["approvals"], responses=errors(429, 503))
 ServicesDep = Annotated[Services, Depends(get_services)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 

@@ -19,7 +19,7 @@ from signoff.server.errors import CkoError
 from signoff.server.services import Services, get_services
 from signoff.server.store.events import NewEvent
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=errors(403, 429, 503))
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 

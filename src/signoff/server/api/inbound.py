@@ -18,7 +18,7 @@ from signoff.server.api.approvals import IdempotencyKey, load, seconds_left, sub
 from signoff.server.auth import ApiCaller
 from signoff.server.services import Services, get_services
 
-router = APIRouter(prefix="/api/webhooks", tags=["approvals"])
+router = APIRouter(prefix="/api/webhooks", tags=["approvals"], responses=errors(429, 503))
 
 
 @router.post(

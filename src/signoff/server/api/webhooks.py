@@ -17,7 +17,7 @@ from signoff.server.services import Services, get_services
 from signoff.server.store.events import NewEvent, Target
 from signoff.server.store.subscriptions import DuplicateUrl
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=errors(403, 429, 503))
 ServicesDep = Annotated[Services, Depends(get_services)]
 CkoIdempotencyKey = Annotated[str | None, Header(alias="Cko-Idempotency-Key", max_length=200)]
 

@@ -32,7 +32,7 @@ from signoff.server.errors import CkoError
 from signoff.server.services import Services, get_services
 from signoff.server.store.subscriptions import action_item, condition_item, links
 
-router = APIRouter(prefix="/workflows", tags=["workflows"])
+router = APIRouter(prefix="/workflows", tags=["workflows"], responses=errors(403, 429, 503))
 ServicesDep = Annotated[Services, Depends(get_services)]
 PARTS = {"actions": "workflow action", "conditions": "workflow condition"}
 
