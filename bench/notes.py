@@ -16,7 +16,13 @@ FINDINGS = """
   and got ~40 requests/s out instead of the 333 (3 s) or 200 (5 s) it needed, so it fell
   behind its own interval and **missed most wakes** within interval + 3 s. A 1,000-trigger
   triggerer polling like the hosted SDK or the HITL trigger would be late, not just costly.
-* **Wake latency misses the 100 ms p99 target at N = 1,000** (p99 ~440 ms; at N = 100 it
+* **Before/after the first fix (part 1 rerun at 01:17 UTC, same machine, load 4–5):**
+  the wake path below was changed so that `POST /api/approvals/wait` reads statuses only
+  and builds models just for the decided approvals (commit "Multi-wait: statuses only").
+  Wake at N = 1,000 went from p50/p99 226/439 ms to 92/270 ms (tables above are the
+  rerun); still above the 100 ms p99 target, so the client-side half of the fix (not
+  re-sending N−1 ids after every wake) is the next step.
+* **Wake latency missed the 100 ms p99 target at N = 1,000** before that fix (p99 ~440 ms; at N = 100 it
   is ~70 ms, met). The wake-path profile (part 6) shows why: ~60 % of the service's busy
   samples (73 % of its event-loop thread's) are in `wait_for_any` → `ApprovalStore.get_many` → `to_model`, i.e. building a
   pydantic `Approval` for **every one of the N ids** on every wake, plus JSON
