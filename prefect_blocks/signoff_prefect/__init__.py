@@ -11,11 +11,13 @@ from signoff_prefect.approvals import (
 )
 from signoff_prefect.credentials import SignoffCredentials, SignoffWebhooksCredentials
 from signoff_prefect.subscriptions import apply_subscriptions
+from signoff_prefect.suspend import ApprovalDecision, request_approval_and_suspend
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApprovalCancelled",
+    "ApprovalDecision",
     "ApprovalExpired",
     "ApprovalRejected",
     "DecisionTimeout",
@@ -23,6 +25,7 @@ __all__ = [
     "SignoffWebhooksCredentials",
     "apply_subscriptions",
     "request_approval",
+    "request_approval_and_suspend",
     "request_approval_and_wait_for_decision",
     "wait_for_decision",
 ]

@@ -8,8 +8,10 @@ against a service without long-poll it polls with backoff up to
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
+from prefect.context import TaskRunContext
 from prefect.runtime import flow_run, task_run
 
 from prefect import flow, get_run_logger, task
@@ -58,11 +60,20 @@ def _client(credentials: SignoffCredentials) -> AsyncApprovalsClient:
 
 
 def default_idempotency_key() -> str | None:
-    """Stable across retries of one task run (Prefect retries keep the task run id), new
-    for a new flow run: a retry never creates a second approval."""
-    if not task_run.id:
+    """The same for every attempt at one task call of one flow run, new for a new run.
+
+    Built from the flow run id and the task's key plus its dynamic key (its call index in
+    the flow), not from the task run id: a task retry keeps both, and so does a flow
+    that is suspended and then re-executed from the top on resume, where Prefect makes
+    new task runs for the same calls. So neither ever creates a second approval; the
+    service replays the first answer for the same key and body.
+    """
+    context = TaskRunContext.get()
+    if context is None:
         return None
-    return f"prefect:{flow_run.id}:{task_run.id}"
+    run = context.task_run
+    digest = hashlib.sha256(f"{run.task_key}/{run.dynamic_key}".encode()).hexdigest()[:32]
+    return f"prefect:{run.flow_run_id}:{digest}"
 
 
 @task(name="request-approval")
@@ -75,6 +86,7 @@ async def request_approval(
     risk_level: str | None = None,
     justification: str | None = None,
     expires_in_seconds: float | None = None,
+    callback_url: str | None = None,
     idempotency_key: str | None = None,
 ) -> dict[str, str | None]:
     """Ask for sign-off; returns ``{"approval_id", "review_url"}`` without waiting."""
@@ -94,6 +106,7 @@ async def request_approval(
             justification=justification,
             source={k: v for k, v in source.items() if v},
             expires_in=expires_in_seconds,
+            callback_url=callback_url,
             idempotency_key=idempotency_key or default_idempotency_key(),
         )
         approval = await client.get(created.id)
