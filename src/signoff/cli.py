@@ -98,8 +98,12 @@ def main() -> None:
     help="Seconds a failing endpoint may keep failing before it is deactivated.",
 )
 @click.option(
-    "--delivery-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
-    envvar="SIGNOFF_DELIVERY_TIMEOUT", help="Seconds a receiver has to answer a delivery.",
+    "--delivery-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    envvar="SIGNOFF_DELIVERY_TIMEOUT",
+    help="Seconds a receiver has to answer a delivery.",
 )
 @click.option(
     "--rate-limit",
