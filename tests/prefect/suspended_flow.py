@@ -16,7 +16,11 @@ from signoff_prefect.suspend import request_approval_and_suspend
 
 @flow(name="suspended-refund", persist_result=True)
 async def suspended_refund(
-    credentials_block: str, receiver_url: str, amount: float, runs_log: str
+    credentials_block: str,
+    receiver_url: str,
+    amount: float,
+    runs_log: str,
+    action: str = "prefect_suspended_refund",
 ) -> dict[str, Any]:
     with open(runs_log, "a") as log:  # one line per execution of this flow run
         log.write(f"started {os.getpid()}\n")
@@ -24,7 +28,7 @@ async def suspended_refund(
     return await request_approval_and_suspend(
         credentials,
         receiver_url,
-        "prefect_suspended_refund",
+        action,
         f"Refund {amount:.2f}",
         {"amount": amount},
         max_wait_seconds=600,
