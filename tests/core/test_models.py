@@ -78,3 +78,29 @@ def test_invalid_requests_are_refused(body: dict) -> None:
 def test_format_utc_matches_the_hosted_shape() -> None:
     moment = datetime(2025, 3, 18, 14, 32, 0, 123456, tzinfo=timezone.utc)
     assert format_utc(moment) == "2025-03-18T14:32:00.123Z"
+
+
+def test_outcome_errors_survive_pickling() -> None:
+    """Engines (Prefect) pickle a failed run's exception; it must come back whole."""
+    import pickle
+
+    from signoff.client import ApprovalExpired, Conflict, DecisionTimeout
+
+    approval = Approval.model_validate(
+        {
+            "id": "req_1",
+            "status": "REJECTED",
+            "action": "a",
+            "summary": "s",
+            "details": {},
+            "riskLevel": "low",
+            "createdAt": "2025-03-18T14:00:00.000Z",
+            "decisionReasonCode": "EXPIRED",
+        }
+    )
+    expired = pickle.loads(pickle.dumps(ApprovalExpired(approval)))
+    assert isinstance(expired, ApprovalExpired) and expired.approval == approval
+    timeout = pickle.loads(pickle.dumps(DecisionTimeout("req_1", 5)))
+    assert (timeout.approval_id, timeout.timeout) == ("req_1", 5)
+    conflict = pickle.loads(pickle.dumps(Conflict(409, "already decided")))
+    assert (conflict.status_code, conflict.error) == (409, "already decided")

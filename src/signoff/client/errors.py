@@ -25,6 +25,9 @@ class APIError(SignoffError):
         self.error = error
         self.body = body
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.status_code, self.error, self.body))
+
 
 class InvalidRequest(APIError):
     """400, 413 or 422: the request was refused as malformed."""
@@ -74,6 +77,10 @@ class ApprovalRejected(SignoffError):
         super().__init__(f"approval {approval.id} was rejected{note}")
         self.approval = approval
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Engines (Prefect) pickle a failed run's exception: rebuild from the approval.
+        return (type(self), (self.approval,))
+
 
 class ApprovalExpired(ApprovalRejected):
     """Nobody decided before the approval's lifetime ran out (``retryable`` is true)."""
@@ -98,3 +105,6 @@ class DecisionTimeout(SignoffError):
         super().__init__(f"no decision on approval {approval_id} within {timeout:g}s")
         self.approval_id = approval_id
         self.timeout = timeout
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.approval_id, self.timeout))
