@@ -22,7 +22,6 @@ from signoff.server.ids import new_id
 from signoff.server.store import outbox
 from signoff.server.store.tables import (
     deliveries,
-    delivery_attempts,
     endpoint_health,
     events,
     webhooks,
@@ -212,23 +211,7 @@ class EventStore:
         query = query.order_by(deliveries.c.created_at.desc()).limit(limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-            attempts: dict[str, list[DeliveryAttemptOut]] = {row["id"]: [] for row in rows}
-            if attempts:
-                found = await conn.execute(
-                    select(delivery_attempts)
-                    .where(delivery_attempts.c.delivery_id.in_(list(attempts)))
-                    .order_by(delivery_attempts.c.id)
-                )
-                for attempt in found.mappings():
-                    attempts[attempt["delivery_id"]].append(
-                        DeliveryAttemptOut(
-                            attempted_on=attempt["attempted_at"],
-                            status_code=attempt["status_code"],
-                            duration_ms=attempt["duration_ms"],
-                            response_excerpt=attempt["response_excerpt"],
-                            error=attempt["error"],
-                        )
-                    )
+            attempts = await outbox.attempts_of(conn, [row["id"] for row in rows])
         return [
             Delivery(
                 id=row["id"],
@@ -242,7 +225,16 @@ class EventStore:
                 attempt_count=row["attempt_count"],
                 next_attempt_on=row["next_attempt_at"] if row["state"] == "pending" else None,
                 created_on=row["created_at"],
-                attempts=attempts[row["id"]],
+                attempts=[
+                    DeliveryAttemptOut(
+                        attempted_on=a["attempted_at"],
+                        status_code=a["status_code"],
+                        duration_ms=a["duration_ms"],
+                        response_excerpt=a["response_excerpt"],
+                        error=a["error"],
+                    )
+                    for a in attempts[row["id"]]
+                ],
             )
             for row in rows
         ]

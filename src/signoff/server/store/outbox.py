@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from signoff.models import CallbackDelivery, DeliveryAttempt
@@ -164,22 +164,7 @@ class OutboxStore:
                 .mappings()
                 .all()
             )
-            attempts: dict[str, list[Any]] = {row["id"]: [] for row in rows}
-            if attempts:
-                found = await conn.execute(
-                    select(delivery_attempts)
-                    .where(delivery_attempts.c.delivery_id.in_(list(attempts)))
-                    .order_by(delivery_attempts.c.id)
-                )
-                for attempt in found.mappings():
-                    attempts[attempt["delivery_id"]].append(
-                        DeliveryAttempt(
-                            attempted_at=attempt["attempted_at"],
-                            status_code=attempt["status_code"],
-                            error=attempt["error"],
-                            duration_ms=attempt["duration_ms"],
-                        )
-                    )
+            attempts = await attempts_of(conn, [row["id"] for row in rows])
         return [
             CallbackDelivery(
                 id=row["id"],
@@ -188,7 +173,31 @@ class OutboxStore:
                 attempt_count=row["attempt_count"],
                 next_attempt_at=row["next_attempt_at"] if row["state"] == "pending" else None,
                 created_at=row["created_at"],
-                attempts=attempts[row["id"]],
+                attempts=[
+                    DeliveryAttempt(
+                        attempted_at=a["attempted_at"],
+                        status_code=a["status_code"],
+                        error=a["error"],
+                        duration_ms=a["duration_ms"],
+                    )
+                    for a in attempts[row["id"]]
+                ],
             )
             for row in rows
         ]
+
+
+async def attempts_of(
+    conn: AsyncConnection, delivery_ids: list[str]
+) -> dict[str, list[RowMapping]]:
+    """Every attempt of the given deliveries, oldest first, by delivery id."""
+    found: dict[str, list[RowMapping]] = {delivery_id: [] for delivery_id in delivery_ids}
+    if delivery_ids:
+        rows = await conn.execute(
+            select(delivery_attempts)
+            .where(delivery_attempts.c.delivery_id.in_(delivery_ids))
+            .order_by(delivery_attempts.c.id)
+        )
+        for attempt in rows.mappings():
+            found[attempt["delivery_id"]].append(attempt)
+    return found
