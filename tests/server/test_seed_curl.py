@@ -19,6 +19,14 @@ def curl(*args: str) -> dict:
     return json.loads(out.stdout)
 
 
+def curl_post(url: str, body: dict) -> dict:
+    """The seed's POST: JSON body, key in ``x-api-key``."""
+    return curl(
+        "-X", "POST", url, "-H", "Content-Type: application/json",
+        "-H", f"x-api-key: {API_KEY}", "-d", json.dumps(body),
+    )  # fmt: skip
+
+
 SUBMIT = {
     "action": "process_refund",
     "summary": "Refund $120.00 for order #8842",
@@ -28,17 +36,7 @@ SUBMIT = {
 
 
 def test_submit_then_poll_until_decided(service: ServiceProcess) -> None:
-    created = curl(
-        "-X",
-        "POST",
-        f"{service.url}/api/approvals/request",
-        "-H",
-        "Content-Type: application/json",
-        "-H",
-        f"x-api-key: {API_KEY}",
-        "-d",
-        json.dumps(SUBMIT),
-    )
+    created = curl_post(f"{service.url}/api/approvals/request", SUBMIT)
     assert created["status"] == "PENDING" and created["id"].startswith("req_")
     assert set(created) == {"id", "status"}
 
@@ -58,17 +56,7 @@ def test_submit_then_poll_until_decided(service: ServiceProcess) -> None:
 def test_short_wait_returns_pending_then_decision_inline(service: ServiceProcess) -> None:
     body = {k: v for k, v in SUBMIT.items() if k != "riskLevel"} | {"maxWaitMs": 300}
     body["action"] = "refund_inline"
-    pending = curl(
-        "-X",
-        "POST",
-        f"{service.url}/api/webhooks/inbound",
-        "-H",
-        "Content-Type: application/json",
-        "-H",
-        f"x-api-key: {API_KEY}",
-        "-d",
-        json.dumps(body),
-    )
+    pending = curl_post(f"{service.url}/api/webhooks/inbound", body)
     assert pending["status"] == "pending"
     assert pending["approvalId"].startswith("req_")
     assert pending["reviewUrl"].endswith(pending["approvalId"])
@@ -77,19 +65,7 @@ def test_short_wait_returns_pending_then_decision_inline(service: ServiceProcess
     body["maxWaitMs"] = 10000
     result: dict = {}
     thread = threading.Thread(
-        target=lambda: result.update(
-            curl(
-                "-X",
-                "POST",
-                f"{service.url}/api/webhooks/inbound",
-                "-H",
-                "Content-Type: application/json",
-                "-H",
-                f"x-api-key: {API_KEY}",
-                "-d",
-                json.dumps(body),
-            )
-        )
+        target=lambda: result.update(curl_post(f"{service.url}/api/webhooks/inbound", body))
     )
     thread.start()
     with ApprovalsClient(service.url, api_key=API_KEY, reviewer_token=REVIEWER_TOKEN) as client:
@@ -116,17 +92,7 @@ def test_short_wait_returns_pending_then_decision_inline(service: ServiceProcess
 def test_fire_and_forget_with_callback_url(service: ServiceProcess) -> None:
     with receiver() as hook:
         body = {k: v for k, v in SUBMIT.items() if k != "riskLevel"} | {"callbackUrl": hook.url}
-        answer = curl(
-            "-X",
-            "POST",
-            f"{service.url}/api/webhooks/inbound",
-            "-H",
-            "Content-Type: application/json",
-            "-H",
-            f"x-api-key: {API_KEY}",
-            "-d",
-            json.dumps(body),
-        )
+        answer = curl_post(f"{service.url}/api/webhooks/inbound", body)
         assert answer["status"] == "pending"
         with ApprovalsClient(service.url, reviewer_token=REVIEWER_TOKEN) as reviewer:
             reviewer.approve(answer["approvalId"], note="Approved.")
