@@ -1,4 +1,8 @@
-"""Who may call what: API keys submit and read, reviewer tokens decide."""
+"""Who may call what: API keys submit and read, reviewer tokens decide.
+
+The dependencies are ``async def`` although they never await: FastAPI runs a plain
+``def`` dependency in its thread pool, a thread hop on every request.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ def presented_key(request: Request) -> str | None:
     return authorization.strip()
 
 
-def principal(request: Request, services: Annotated[Services, Depends(get_services)]) -> Principal:
+async def principal(
+    request: Request, services: Annotated[Services, Depends(get_services)]
+) -> Principal:
     found = services.keyring.identify(presented_key(request))
     if found is None:
         raise HTTPException(401, "missing or invalid API key or reviewer token")
@@ -39,13 +45,13 @@ def principal(request: Request, services: Annotated[Services, Depends(get_servic
     return found
 
 
-def api_key(who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def api_key(who: Annotated[Principal, Depends(principal)]) -> Principal:
     if who.kind != "api":
         raise HTTPException(403, "this call needs an API key, not a reviewer token")
     return who
 
 
-def reviewer(who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def reviewer(who: Annotated[Principal, Depends(principal)]) -> Principal:
     if who.kind != "reviewer":
         raise HTTPException(403, "only a reviewer token can decide; an API key cannot")
     return who

@@ -24,9 +24,12 @@ from signoff.models import (
 )
 from signoff.server.ids import new_id
 from signoff.server.store import events, outbox
+from signoff.server.store.db import write
 from signoff.server.store.tables import approvals
 
 NOTIFY_CHANNEL = "signoff_decided"
+_INSERT = approvals.insert().returning(*approvals.c)
+"""One constant statement (values as parameters): SQLAlchemy compiles it once."""
 
 
 def utcnow() -> datetime:
@@ -120,10 +123,9 @@ class ApprovalStore:
             "request_hash": request_hash,
         }
         try:
-            async with self.engine.begin() as conn:
-                await conn.execute(approvals.insert().values(**values))
-                row = await self._row(str(values["id"]), conn)
-                assert row is not None
+            async with write(self.engine) as conn:
+                inserted = await conn.execute(_INSERT, values)
+                row = inserted.mappings().one()
                 await events.publish(
                     conn, lifecycle_event("approval_requested", row, self.base_url)
                 )
@@ -139,8 +141,6 @@ class ApprovalStore:
             if existing is None:
                 raise
             return existing, False
-        row = await self._row(str(values["id"]))
-        assert row is not None
         return to_model(row, self.base_url), True
 
     async def _by_idempotency_key(self, key: str, request_hash: str | None) -> Approval | None:
@@ -228,7 +228,7 @@ class ApprovalStore:
         decision won; in both cases nothing is written.
         """
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             result = await conn.execute(
                 update(approvals)
                 .where(approvals.c.id == approval_id)
@@ -242,13 +242,15 @@ class ApprovalStore:
                     modified_details=decision.modified_details,
                     retryable=decision.reason is DecisionReason.EXPIRED,
                 )
+                .returning(*approvals.c)
             )
-            row = await self._row(approval_id, conn)
-            if row is None:
-                raise LookupError(approval_id)
+            row = result.mappings().first()
+            if row is None:  # unknown, or another decision won: say which
+                current = await self._row(approval_id, conn)
+                if current is None:
+                    raise LookupError(approval_id)
+                raise AlreadyDecided(to_model(current, self.base_url))
             approval = to_model(row, self.base_url)
-            if result.rowcount != 1:
-                raise AlreadyDecided(approval)
             await events.publish(conn, lifecycle_event(event_type(decision), row, self.base_url))
             if approval.callback_url:
                 await outbox.enqueue(

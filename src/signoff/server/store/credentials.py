@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff.server.ids import new_id
+from signoff.server.store.db import write
 from signoff.server.store.tables import credentials
 from signoff.server.store.tables import secrets as secrets_table
 
@@ -97,7 +98,7 @@ async def create_key(engine: AsyncEngine, kind: Kind, name: str) -> tuple[str, s
     """Store a new key (only its hash); returns (id, key) — the key is shown once."""
     key = ("so_live_" if kind == "api" else "so_rev_") + secrets.token_urlsafe(24)
     key_id = new_id("key")
-    async with engine.begin() as conn:
+    async with write(engine) as conn:
         await conn.execute(
             credentials.insert().values(
                 id=key_id,
@@ -111,7 +112,7 @@ async def create_key(engine: AsyncEngine, kind: Kind, name: str) -> tuple[str, s
 
 
 async def revoke_key(engine: AsyncEngine, key_id: str) -> bool:
-    async with engine.begin() as conn:
+    async with write(engine) as conn:
         result = await conn.execute(
             credentials.update()
             .where(credentials.c.id == key_id)
@@ -147,7 +148,7 @@ async def signing_secret(engine: AsyncEngine, configured: str | None) -> tuple[s
     """The callback signing secret: configured, stored, or made now (``True``: just made)."""
     if configured:
         return configured, False
-    async with engine.begin() as conn:
+    async with write(engine) as conn:
         stored = await conn.scalar(
             select(secrets_table.c.value).where(secrets_table.c.name == "signing_secret")
         )
@@ -171,7 +172,7 @@ async def session_secret(engine: AsyncEngine) -> str:
         return str(stored)
     value = secrets.token_urlsafe(32)
     try:
-        async with engine.begin() as conn:
+        async with write(engine) as conn:
             await conn.execute(secrets_table.insert().values(name="session_secret", value=value))
     except IntegrityError:  # another request or process made it first: use theirs
         async with engine.connect() as conn:

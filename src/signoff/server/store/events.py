@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from signoff.models.events import Delivery, DeliveryAttemptOut, Event
 from signoff.server.ids import new_id
 from signoff.server.store import outbox
+from signoff.server.store.db import write
 from signoff.server.store.tables import (
     deliveries,
     endpoint_health,
@@ -121,7 +122,8 @@ async def matching_targets(conn: AsyncConnection, event: NewEvent) -> list[Targe
 
 async def store_event(conn: AsyncConnection, event: NewEvent) -> None:
     await conn.execute(
-        events.insert().values(
+        events.insert(),
+        dict(
             id=event.id,
             type=event.type,
             source=event.source,
@@ -130,7 +132,7 @@ async def store_event(conn: AsyncConnection, event: NewEvent) -> None:
             entity_id=event.entity_id,
             processing_channel_id=event.processing_channel_id,
             created_at=event.created_at,
-        )
+        ),
     )
 
 
@@ -173,7 +175,7 @@ class EventStore:
         self.engine = engine
 
     async def publish(self, event: NewEvent, targets: list[Target] | None = None) -> int:
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             return await publish(conn, event, targets)
 
     async def get(self, event_id: str) -> RowMapping | None:
@@ -241,7 +243,7 @@ class EventStore:
 
     async def replay(self, delivery_id: str) -> str | None:
         """Queue the same bytes to the same URL again (a new delivery); its id."""
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             row = (
                 (await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)))
                 .mappings()
@@ -263,7 +265,7 @@ class EventStore:
     async def reflow(self, event_ids: list[str], workflow_ids: list[str] | None) -> int:
         """Run the (current) matching workflows again for stored events."""
         queued = 0
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             rows = (
                 (await conn.execute(select(workflows).where(workflows.c.active))).mappings().all()
             )
@@ -309,7 +311,7 @@ class EventStore:
     ) -> None:
         """Track consecutive failures; deactivate an endpoint failing for too long."""
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             row = (
                 (
                     await conn.execute(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from signoff.server.store.db import write
 from signoff.server.store.tables import idempotency_keys
 
 
@@ -33,7 +34,7 @@ class IdempotencyStore:
 
     async def remember(self, key: str, request_hash: str, status_code: int, body: Any) -> None:
         try:
-            async with self.engine.begin() as conn:
+            async with write(self.engine) as conn:
                 await conn.execute(
                     idempotency_keys.insert().values(
                         key=key,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from signoff.models import CallbackDelivery, DeliveryAttempt
 from signoff.server.ids import new_id
+from signoff.server.store.db import write
 from signoff.server.store.tables import deliveries, delivery_attempts
 
 LEASE = timedelta(seconds=60)
@@ -50,8 +51,9 @@ async def enqueue(
 ) -> str:
     delivery_id = new_id("dlv")
     now = utcnow()
-    await conn.execute(
-        deliveries.insert().values(
+    await conn.execute(  # a constant statement with parameters: compiled once, cached
+        deliveries.insert(),
+        dict(
             id=delivery_id,
             kind=kind,
             subject_id=subject_id,
@@ -64,7 +66,8 @@ async def enqueue(
             attempt_count=0,
             next_attempt_at=now,
             created_at=now,
-        )
+            lease_until=None,
+        ),
     )
     return delivery_id
 
@@ -94,7 +97,7 @@ class OutboxStore:
             )
         claimed: list[DueDelivery] = []
         for row in rows:
-            async with self.engine.begin() as conn:
+            async with write(self.engine) as conn:
                 result = await conn.execute(
                     update(deliveries)
                     .where(deliveries.c.id == row["id"])
@@ -129,7 +132,7 @@ class OutboxStore:
         response_excerpt: str | None = None,
     ) -> None:
         now = utcnow()
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             await conn.execute(
                 delivery_attempts.insert().values(
                     delivery_id=delivery.id,

@@ -22,6 +22,7 @@ from signoff.models.workflows import (
     WorkflowSummary,
 )
 from signoff.server.ids import new_id
+from signoff.server.store.db import write
 from signoff.server.store.events import Target, webhook_target, workflow_targets
 from signoff.server.store.tables import endpoint_health, webhooks, workflows
 
@@ -119,7 +120,7 @@ class SubscriptionStore:
     async def create_webhook(self, body: WebhookRequest) -> Webhook:
         webhook_id = new_webhook_id()
         try:
-            async with self.engine.begin() as conn:
+            async with write(self.engine) as conn:
                 await conn.execute(
                     webhooks.insert().values(
                         id=webhook_id,
@@ -139,7 +140,7 @@ class SubscriptionStore:
         values = body.model_dump(mode="json", exclude_unset=isinstance(body, WebhookPatch))
         values = {k: v for k, v in values.items() if v is not None}
         try:
-            async with self.engine.begin() as conn:
+            async with write(self.engine) as conn:
                 result = await conn.execute(
                     update(webhooks).where(webhooks.c.id == webhook_id).values(**values)
                     if values
@@ -171,7 +172,7 @@ class SubscriptionStore:
         return None if row is None else workflow_targets(row, deactivated=set())
 
     async def delete_webhook(self, webhook_id: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             result = await conn.execute(delete(webhooks).where(webhooks.c.id == webhook_id))
         return result.rowcount == 1
 
@@ -227,7 +228,7 @@ class SubscriptionStore:
 
     async def create_workflow(self, body: WorkflowRequest) -> Workflow:
         workflow_id = new_id("wf")
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             await conn.execute(
                 workflows.insert().values(
                     id=workflow_id,
@@ -243,7 +244,7 @@ class SubscriptionStore:
         return created
 
     async def _save(self, workflow_id: str, **values: Any) -> Workflow | None:
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             result = await conn.execute(
                 update(workflows).where(workflows.c.id == workflow_id).values(**values)
             )
@@ -275,7 +276,7 @@ class SubscriptionStore:
         return await self._save(workflow_id, **values)
 
     async def delete_workflow(self, workflow_id: str) -> bool:
-        async with self.engine.begin() as conn:
+        async with write(self.engine) as conn:
             result = await conn.execute(delete(workflows).where(workflows.c.id == workflow_id))
         return result.rowcount == 1
 
