@@ -17,6 +17,7 @@ PARTS = {
     "2": ("service", "bench.service"),
     "3": ("delivery", "bench.delivery"),
     "4": ("subscriptions", "bench.subscriptions"),
+    "5": ("engines", "bench.engines"),
     "6": ("profiles", "bench.profiles"),
 }
 RESULTS = common.BENCH_DIR / "results.json"
@@ -40,7 +41,7 @@ def main(argv: list[str]) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
-    parser.add_argument("--parts", default="1,2,3,4,6", help="parts: 1-4, 6 (profiles)")
+    parser.add_argument("--parts", default="1,2,3,4,5,6", help="parts: 1-5, 6 (profiles)")
     parser.add_argument("--report-only", action="store_true", help="rewrite REPORT.md only")
     parser.add_argument("--full", action="store_true", help="add N=5000 waiters to part 1")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy profiles")

@@ -536,11 +536,33 @@ def summary(results: dict[str, Any]) -> list[str]:
             f"{sum(r0['apply_calls'].values())} calls; a no-change plan makes "
             f"{sum(r0['noop_plan_calls'].values())} calls (reads only)."
         )
-    lines.append(
-        "- **Real engines (Airflow, Prefect)**: not measured in this run (see part 5); "
-        "only the anchors' figures for the alternatives are quoted, nothing is claimed."
-    )
+    lines += engines_summary(results.get("engines"))
     return lines
+
+
+def engines_summary(part: dict[str, Any] | None) -> list[str]:
+    from bench.engines import airflow, prefect
+
+    lines = []
+    for name, mod in (("Airflow", airflow), ("Prefect", prefect)):
+        sub = (part or {}).get(name.lower())
+        line = mod.summary(sub) if sub and "error" not in sub else None
+        lines.append(line or f"- **{name}**: not measured in this run (see part 5).")
+    return lines
+
+
+def engines_section(part: dict[str, Any] | None, out: list[str]) -> None:
+    from bench.engines import airflow, prefect
+
+    out += ["## 5. Real engines: decision to the pipeline moving on", ""]
+    for name, mod in (("Airflow", airflow), ("Prefect", prefect)):
+        sub = (part or {}).get(name.lower())
+        if not sub:
+            out += [f"### {name}", "", "Not measured in this run.", ""]
+        elif "error" in sub:
+            out += [f"### {name}", "", "The run failed:", "", "```", sub["error"], "```", ""]
+        else:
+            out += mod.section(sub)
 
 
 def write_report(results: dict[str, Any]) -> None:
@@ -604,9 +626,7 @@ def write_report(results: dict[str, Any]) -> None:
                 f"average after it: {load}._",
                 "",
             ]
-    from bench.notes import ENGINES
-
-    out += [ENGINES.strip(), ""]
+    engines_section(results.get("engines"), out)
     if "profiles" in results:
         wake_profile_section(results["profiles"], out)
     (OUT / "REPORT.md").write_text("\n".join(out))
