@@ -98,7 +98,7 @@ async def start(settings: Settings, engine: AsyncEngine) -> Services:
         outbox=outbox,
         keyring=keyring,
         hub=DecisionHub(),
-        worker=DeliveryWorker(outbox, settings, secret, events),
+        worker=DeliveryWorker(outbox, settings, secret),
         subscriptions=SubscriptionStore(engine, base_url=settings.base_url),
         events=events,
         idempotency=IdempotencyStore(engine),

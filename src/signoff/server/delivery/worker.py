@@ -13,8 +13,9 @@ import httpx
 from signoff.retry_after import retry_after_seconds
 from signoff.server.config import Settings
 from signoff.server.delivery.guard import Blocked, check_url
-from signoff.server.store.events import EventStore
-from signoff.server.store.outbox import DueDelivery, OutboxStore
+from signoff.server.store.db import write
+from signoff.server.store.events import Health, record_health
+from signoff.server.store.outbox import Attempt, DueDelivery, OutboxStore, record_attempts
 from signoff.signing import SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ CALLBACK_USER_AGENT = "Cheqpoint-Callback/1.0"
 GIVE_UP_STATUSES = frozenset({410})
 """A receiver that answers 410 Gone asks not to be called again."""
 
+
+CONCURRENCY = 64
+"""Sends in flight at once; more are claimed when half of them have finished."""
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """Read at most this much of a receiver's answer; keep the first 500 characters."""
@@ -45,10 +49,8 @@ class DeliveryWorker:
         store: OutboxStore,
         settings: Settings,
         signing_secret: str,
-        events: EventStore | None = None,
     ) -> None:
         self.store = store
-        self.events = events
         self.settings = settings
         self.signing_secret = signing_secret
         self.wakeup = asyncio.Event()
@@ -57,7 +59,6 @@ class DeliveryWorker:
             follow_redirects=False,
             headers={"User-Agent": CALLBACK_USER_AGENT},
         )
-        self._limit = asyncio.Semaphore(32)
 
     def kick(self) -> None:
         self.wakeup.set()
@@ -66,21 +67,50 @@ class DeliveryWorker:
         await self.http.aclose()
 
     async def run(self) -> None:
+        """Keep up to ``CONCURRENCY`` sends in flight; settle finished ones in batches.
+
+        Claims and records are one transaction each per batch, not per delivery: on
+        SQLite every write transaction queues for the one write lock.
+        """
+        sending: set[asyncio.Task[Attempt]] = set()
         while True:
             try:
-                due = await self.store.claim_due(limit=64)
-                if due:
-                    await asyncio.gather(*(self._send(item) for item in due))
-                    continue
+                self.wakeup.clear()
+                if len(sending) <= CONCURRENCY // 2:
+                    due = await self.store.claim_due(limit=CONCURRENCY - len(sending))
+                    sending.update(asyncio.create_task(self._send(item)) for item in due)
+                woken = asyncio.ensure_future(self.wakeup.wait())
+                await asyncio.wait(
+                    {*sending, woken}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+                )
+                woken.cancel()
+                finished = [task for task in sending if task.done()]
+                sending.difference_update(finished)
+                await self._settle([task.result() for task in finished])
             except asyncio.CancelledError:
+                for task in sending:
+                    task.cancel()
                 raise
-            except Exception:
+            except Exception:  # leased rows are retried once their lease runs out
                 log.exception("outbox pass failed; retrying shortly")
-            self.wakeup.clear()
-            try:
-                await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
-            except asyncio.TimeoutError:
-                pass
+                await asyncio.sleep(0.5)
+
+    async def _settle(self, attempts: list[Attempt]) -> None:
+        if not attempts:
+            return
+        verdicts = [
+            Health(a.delivery.target_id, a.delivery.kind, ok=a.error is None, error=a.error)
+            for a in attempts
+            if a.delivery.target_id and a.delivery.kind != "callback"
+        ]
+        async with write(self.store.engine) as conn:
+            await record_attempts(conn, attempts)
+            await record_health(
+                conn,
+                verdicts,
+                flag_after=self.settings.endpoint_flag_after,
+                deactivate_after=self.settings.endpoint_deactivate_after,
+            )
 
     def backoff(self, attempt: int) -> float:
         delay = min(
@@ -99,65 +129,56 @@ class DeliveryWorker:
             headers[SIGNATURE_HEADER] = sign(body, self.signing_secret)
         return {**headers, **item.headers}
 
-    async def _send(self, item: DueDelivery) -> None:
-        async with self._limit:
-            started = time.monotonic()
-            status: int | None = None
-            error: str | None = None
-            excerpt: str | None = None
-            retry_after: float | None = None
-            retry = True
-            try:
-                await check_url(item.url, self.settings.outbound_allow)
-                body = item.payload.encode()
-                request = self.http.build_request(
-                    "POST", item.url, content=body, headers=self.headers_for(item, body)
-                )
-                response = await self.http.send(request, stream=True)
-                try:
-                    status = response.status_code
-                    excerpt = await read_capped(response) or None
-                finally:
-                    await response.aclose()
-                if not response.is_success:
-                    error = f"receiver answered {status}"
-                    retry = status not in GIVE_UP_STATUSES
-                    if status in (429, 503):
-                        retry_after = retry_after_seconds(response)
-            except Blocked as exc:
-                error, retry = f"blocked: {exc}", False
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            duration_ms = int((time.monotonic() - started) * 1000)
-            attempts = item.attempt_count + 1
-            next_at: datetime | None = None
-            if error is None:
-                state = "delivered"
-            elif retry and attempts < self.settings.delivery_max_attempts:
-                state = "pending"
-                delay = self.backoff(attempts - 1)
-                if retry_after is not None:
-                    delay = min(max(retry_after, 0.0), self.settings.delivery_backoff_cap)
-                next_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
-            else:
-                state = "failed"
-            if error:
-                log.info("delivery %s (%s) failed, %s: %s", item.id, item.kind, state, error)
-            await self.store.record_attempt(
-                item,
-                status_code=status,
-                error=error,
-                duration_ms=duration_ms,
-                state=state,
-                next_attempt_at=next_at,
-                response_excerpt=excerpt,
+    async def _send(self, item: DueDelivery) -> Attempt:
+        """One attempt; never raises (what went wrong is the attempt's error)."""
+        started = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        excerpt: str | None = None
+        retry_after: float | None = None
+        retry = True
+        try:
+            await check_url(item.url, self.settings.outbound_allow)
+            body = item.payload.encode()
+            request = self.http.build_request(
+                "POST", item.url, content=body, headers=self.headers_for(item, body)
             )
-            if self.events is not None and item.target_id and item.kind != "callback":
-                await self.events.record_health(
-                    item.target_id,
-                    item.kind,
-                    ok=error is None,
-                    error=error,
-                    flag_after=self.settings.endpoint_flag_after,
-                    deactivate_after=self.settings.endpoint_deactivate_after,
-                )
+            response = await self.http.send(request, stream=True)
+            try:
+                status = response.status_code
+                excerpt = await read_capped(response) or None
+            finally:
+                await response.aclose()
+            if not response.is_success:
+                error = f"receiver answered {status}"
+                retry = status not in GIVE_UP_STATUSES
+                if status in (429, 503):
+                    retry_after = retry_after_seconds(response)
+        except Blocked as exc:
+            error, retry = f"blocked: {exc}", False
+        except Exception as exc:  # httpx errors, and anything else a send can raise
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        duration_ms = int((time.monotonic() - started) * 1000)
+        attempts = item.attempt_count + 1
+        next_at: datetime | None = None
+        if error is None:
+            state = "delivered"
+        elif retry and attempts < self.settings.delivery_max_attempts:
+            state = "pending"
+            delay = self.backoff(attempts - 1)
+            if retry_after is not None:
+                delay = min(max(retry_after, 0.0), self.settings.delivery_backoff_cap)
+            next_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+        else:
+            state = "failed"
+        if error:
+            log.info("delivery %s (%s) failed, %s: %s", item.id, item.kind, state, error)
+        return Attempt(
+            item,
+            status_code=status,
+            error=error,
+            duration_ms=duration_ms,
+            state=state,
+            next_attempt_at=next_at,
+            response_excerpt=excerpt,
+        )

@@ -299,61 +299,83 @@ class EventStore:
                 queued += await enqueue_for(conn, event.id, event.envelope(), targets)
         return queued
 
-    async def record_health(
-        self,
-        target_id: str,
-        kind: str,
-        *,
-        ok: bool,
-        error: str | None,
-        flag_after: int,
-        deactivate_after: float,
-    ) -> None:
-        """Track consecutive failures; deactivate an endpoint failing for too long."""
-        now = utcnow()
-        async with write(self.engine) as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(endpoint_health).where(endpoint_health.c.target_id == target_id)
-                    )
-                )
-                .mappings()
-                .first()
+
+@dataclass(frozen=True)
+class Health:
+    """One send's verdict on an endpoint (a webhook or a workflow action)."""
+
+    target_id: str
+    kind: str
+    ok: bool
+    error: str | None = None
+
+
+async def record_health(
+    conn: AsyncConnection, verdicts: list[Health], *, flag_after: int, deactivate_after: float
+) -> None:
+    """Track consecutive failures; deactivate an endpoint failing for too long.
+
+    Many sends settle in one call (one read of the health rows they touch), because the
+    delivery worker records a whole batch of attempts in one transaction.
+    """
+    if not verdicts:
+        return
+    now = utcnow()
+    targets = sorted({v.target_id for v in verdicts})
+    rows = await conn.execute(
+        select(endpoint_health).where(endpoint_health.c.target_id.in_(targets))
+    )
+    before = {row["target_id"]: dict(row) for row in rows.mappings()}
+    after = {key: dict(value) for key, value in before.items()}
+    deactivated_webhooks: set[str] = set()
+    for verdict in verdicts:
+        row = after.get(verdict.target_id)
+        if verdict.ok:
+            if row is not None and row["deactivated_at"] is None:
+                del after[verdict.target_id]
+            continue
+        if row is None:
+            after[verdict.target_id] = {
+                "target_id": verdict.target_id,
+                "consecutive_failures": 1,
+                "failing_since": now,
+                "last_error": verdict.error,
+                "deactivated_at": None,
+            }
+            continue
+        failures = row["consecutive_failures"] + 1
+        failing_since = row["failing_since"] or now
+        deactivate = (
+            row["deactivated_at"] is None
+            and failures >= flag_after
+            and (now - failing_since).total_seconds() >= deactivate_after
+        )
+        row.update(consecutive_failures=failures, last_error=verdict.error)
+        if deactivate:
+            row["deactivated_at"] = now
+            if verdict.kind == "webhook":
+                deactivated_webhooks.add(verdict.target_id)
+    for target_id in targets:
+        old, new = before.get(target_id), after.get(target_id)
+        if old == new:
+            continue
+        if new is None:
+            await conn.execute(
+                endpoint_health.delete().where(endpoint_health.c.target_id == target_id)
             )
-            if ok:
-                if row is not None and row["deactivated_at"] is None:
-                    await conn.execute(
-                        endpoint_health.delete().where(endpoint_health.c.target_id == target_id)
-                    )
-                return
-            if row is None:
-                await conn.execute(
-                    endpoint_health.insert().values(
-                        target_id=target_id,
-                        consecutive_failures=1,
-                        failing_since=now,
-                        last_error=error,
-                    )
-                )
-                return
-            failures = row["consecutive_failures"] + 1
-            failing_since = row["failing_since"] or now
-            deactivate = (
-                row["deactivated_at"] is None
-                and failures >= flag_after
-                and (now - failing_since).total_seconds() >= deactivate_after
-            )
+        elif old is None:
+            await conn.execute(endpoint_health.insert().values(**new))
+        else:
             await conn.execute(
                 update(endpoint_health)
                 .where(endpoint_health.c.target_id == target_id)
                 .values(
-                    consecutive_failures=failures,
-                    last_error=error,
-                    deactivated_at=now if deactivate else row["deactivated_at"],
+                    consecutive_failures=new["consecutive_failures"],
+                    last_error=new["last_error"],
+                    deactivated_at=new["deactivated_at"],
                 )
             )
-            if deactivate and kind == "webhook":
-                await conn.execute(
-                    update(webhooks).where(webhooks.c.id == target_id).values(active=False)
-                )
+    if deactivated_webhooks:
+        await conn.execute(
+            update(webhooks).where(webhooks.c.id.in_(deactivated_webhooks)).values(active=False)
+        )

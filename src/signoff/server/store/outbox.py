@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -72,87 +72,109 @@ async def enqueue(
     return delivery_id
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one send, and what the delivery becomes."""
+
+    delivery: DueDelivery
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    state: str  # pending (retry at next_attempt_at) | delivered | failed
+    next_attempt_at: datetime | None = None
+    response_excerpt: str | None = None
+
+
+_SETTLE = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        attempt_count=deliveries.c.attempt_count + 1,
+        next_attempt_at=bindparam("b_next"),
+        lease_until=None,
+    )
+)
+
+
+async def record_attempts(conn: AsyncConnection, attempts: list[Attempt]) -> None:
+    """Log each attempt and move its delivery on, in the caller's transaction."""
+    if not attempts:
+        return
+    now = utcnow()
+    await conn.execute(
+        delivery_attempts.insert(),
+        [
+            dict(
+                delivery_id=a.delivery.id,
+                attempted_at=now,
+                status_code=a.status_code,
+                error=a.error,
+                duration_ms=a.duration_ms,
+                response_excerpt=a.response_excerpt,
+            )
+            for a in attempts
+        ],
+    )
+    await conn.execute(
+        _SETTLE,
+        [dict(b_id=a.delivery.id, b_state=a.state, b_next=a.next_attempt_at) for a in attempts],
+    )
+
+
 class OutboxStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     async def claim_due(self, limit: int) -> list[DueDelivery]:
+        """Lease up to ``limit`` due deliveries in one statement.
+
+        The lease conditions are repeated on the outer UPDATE so that a concurrent claimer
+        (another process on PostgreSQL) cannot take the same row twice; PostgreSQL also
+        skips rows another claimer has locked instead of waiting for them.
+        """
         now = utcnow()
-        async with self.engine.connect() as conn:
+        due = (
+            select(deliveries.c.id)
+            .where(deliveries.c.state == "pending")
+            .where(deliveries.c.next_attempt_at <= now)
+            .where(or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now))
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        async with write(self.engine) as conn:
             rows = (
                 (
                     await conn.execute(
-                        select(deliveries)
+                        update(deliveries)
+                        .where(deliveries.c.id.in_(due.scalar_subquery()))
                         .where(deliveries.c.state == "pending")
-                        .where(deliveries.c.next_attempt_at <= now)
                         .where(
                             or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
                         )
-                        .order_by(deliveries.c.next_attempt_at)
-                        .limit(limit)
+                        .values(lease_until=now + LEASE)
+                        .returning(*deliveries.c)
                     )
                 )
                 .mappings()
                 .all()
             )
-        claimed: list[DueDelivery] = []
-        for row in rows:
-            async with write(self.engine) as conn:
-                result = await conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == row["id"])
-                    .where(deliveries.c.state == "pending")
-                    .where(or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now))
-                    .values(lease_until=now + LEASE)
-                )
-            if result.rowcount == 1:
-                claimed.append(
-                    DueDelivery(
-                        id=row["id"],
-                        kind=row["kind"],
-                        subject_id=row["subject_id"],
-                        url=row["url"],
-                        payload=row["payload"],
-                        headers=row["headers"] or {},
-                        attempt_count=row["attempt_count"],
-                        target_id=row["target_id"],
-                    )
-                )
-        return claimed
-
-    async def record_attempt(
-        self,
-        delivery: DueDelivery,
-        *,
-        status_code: int | None,
-        error: str | None,
-        duration_ms: int,
-        state: str,
-        next_attempt_at: datetime | None,
-        response_excerpt: str | None = None,
-    ) -> None:
-        now = utcnow()
-        async with write(self.engine) as conn:
-            await conn.execute(
-                delivery_attempts.insert().values(
-                    delivery_id=delivery.id,
-                    attempted_at=now,
-                    status_code=status_code,
-                    error=error,
-                    duration_ms=duration_ms,
-                    response_excerpt=response_excerpt,
-                )
+        rows = sorted(rows, key=lambda row: row["next_attempt_at"])
+        return [
+            DueDelivery(
+                id=row["id"],
+                kind=row["kind"],
+                subject_id=row["subject_id"],
+                url=row["url"],
+                payload=row["payload"],
+                headers=row["headers"] or {},
+                attempt_count=row["attempt_count"],
+                target_id=row["target_id"],
             )
-            await conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery.id)
-                .values(
-                    state=state,
-                    attempt_count=deliveries.c.attempt_count + 1,
-                    next_attempt_at=next_attempt_at,
-                    lease_until=None,
-                )
-            )
+            for row in rows
+        ]
 
     async def for_subject(self, subject_id: str) -> list[CallbackDelivery]:
         async with self.engine.connect() as conn:
