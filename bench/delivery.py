@@ -28,6 +28,8 @@ from bench.rawhttp import Conn
 
 SIGNATURE_KEY = "bench-cko-signature-key"
 DELIVERY_TARGET = 500.0
+FANOUT = 10
+"""Actions per event in the fan-out run: deliveries there are not bounded by publishing."""
 
 
 # ------------------------------------------------------------------ the receiver process
@@ -36,12 +38,13 @@ DELIVERY_TARGET = 500.0
 async def _receiver(port: int) -> None:
     from signoff.signing import verify_cko_signature
 
-    seen: list[tuple[str, float, bool]] = []
+    seen: list[tuple[str, float, bool, str]] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode()
                 headers = {}
                 for line in head.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
@@ -57,7 +60,7 @@ async def _receiver(port: int) -> None:
                     event_id = json.loads(body)["id"]
                 except Exception:
                     event_id = "?"
-                seen.append((event_id, at, ok))
+                seen.append((event_id, at, ok, path))
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
@@ -128,7 +131,7 @@ class Receiver:
         while self.count < count and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def dump(self) -> list[tuple[str, float, bool]]:
+    def dump(self) -> list[tuple[str, float, bool, str]]:
         assert self.proc.stdin is not None
         self.proc.stdin.write("stop\n")
         self.proc.stdin.flush()
@@ -197,7 +200,8 @@ async def publish(
     return acked, attempts
 
 
-def setup_workflow(url: str, receiver: Receiver) -> None:
+def setup_workflow(url: str, receiver: Receiver, fanout: int = 1) -> None:
+    """One workflow; with ``fanout`` > 1 it has that many actions, all at the receiver."""
     from signoff.client import WorkflowsClient
 
     with WorkflowsClient(url, secret_key=common.CKO_KEY) as client:
@@ -208,45 +212,51 @@ def setup_workflow(url: str, receiver: Receiver) -> None:
                 "actions": [
                     {
                         "type": "webhook",
-                        "url": receiver.url,
+                        "url": receiver.url if fanout == 1 else f"{receiver.url}/{k}",
                         "signature": {"method": "HMACSHA256", "key": SIGNATURE_KEY},
                     }
+                    for k in range(fanout)
                 ],
             }
         )
 
 
-def throughput_once(workdir: Path, count: int, on_started: Any = None) -> dict[str, Any]:
+def throughput_once(
+    workdir: Path, count: int, on_started: Any = None, fanout: int = 1
+) -> dict[str, Any]:
     receiver = Receiver()
     svc = common.service(workdir)
     svc.start()
     try:
         if on_started is not None:
             on_started(svc)
-        setup_workflow(svc.url, receiver)
+        setup_workflow(svc.url, receiver, fanout)
         t0 = time.monotonic()
         acked, _ = asyncio.run(publish(lambda: svc.port, count, 8))
         publish_s = time.monotonic() - t0
-        receiver.wait_for(len(acked), 60)
+        receiver.wait_for(len(acked) * fanout, 90)
         seen = receiver.dump()
     finally:
         svc.stop()
         receiver.proc.kill()
     first: dict[str, float] = {}
-    for event_id, at, _ok in seen:
+    arrived: dict[tuple[str, str], float] = {}
+    for event_id, at, _ok, path in seen:
         first.setdefault(event_id, at)
-    lat = [1000 * (first[e] - sent) for e, sent in acked.items() if e in first]
-    last = max((at for _, at, _ in seen), default=t0)
+        arrived.setdefault((event_id, path), at)
+    lat = [1000 * (at - acked[e]) for (e, _), at in arrived.items() if e in acked]
+    last = max((at for _, at, _, _ in seen), default=t0)
     return {
+        "fanout": fanout,
         "published": len(acked),
         "received": len(seen),
-        "unique": len(first),
-        "bad_signatures": sum(1 for *_, ok in seen if not ok),
+        "unique": len(arrived),
+        "bad_signatures": sum(1 for _, _, ok, _ in seen if not ok),
         "publish_per_s": len(acked) / publish_s,
         "deliveries_per_s": len(seen) / max(last - t0, 1e-9),
         "latency_p50_ms": common.pct(lat, 50),
         "latency_p99_ms": common.pct(lat, 99),
-        "lost": sum(1 for e in acked if e not in first),
+        "lost": len(acked) * fanout - sum(1 for (e, _) in arrived if e in acked),
     }
 
 
@@ -277,7 +287,7 @@ def crash_once(workdir: Path, count: int) -> dict[str, Any]:
     finally:
         state["svc"].stop()
         receiver.proc.kill()
-    ids = [e for e, _, _ in seen]
+    ids = [e for e, _, _, _ in seen]
     unique = set(ids)
     return {
         "published": len(acked),
@@ -287,7 +297,7 @@ def crash_once(workdir: Path, count: int) -> dict[str, Any]:
         "lost": sum(1 for e in acked if e not in unique),
         "duplicates": len(ids) - len(unique),
         "unacknowledged_but_delivered": len(unique - set(acked)),
-        "bad_signatures": sum(1 for *_, ok in seen if not ok),
+        "bad_signatures": sum(1 for _, _, ok, _ in seen if not ok),
         "downtime_s": state.get("down_s"),
     }
 
@@ -297,16 +307,18 @@ def run(quick: bool, workdir: Path, **_: Any) -> dict[str, Any]:
     count = 200 if quick else 400
     rows = []
     for rep in range(reps):
-        r = throughput_once(workdir / f"deliver-{rep}", count)
-        r["rep"] = rep
-        rows.append(r)
-        print(
-            f"  rep {rep}: published {r['published']} ({r['publish_per_s']:.0f}/s), received "
-            f"{r['received']} ({r['deliveries_per_s']:.0f}/s), latency p50 "
-            f"{r['latency_p50_ms']:.0f} ms p99 {r['latency_p99_ms']:.0f} ms, lost {r['lost']}, "
-            f"bad signatures {r['bad_signatures']}",
-            flush=True,
-        )
+        for fanout in (1, FANOUT):  # interleaved: one event per delivery, then a fan-out
+            r = throughput_once(workdir / f"deliver-{rep}-{fanout}", count, fanout=fanout)
+            r["rep"] = rep
+            rows.append(r)
+            print(
+                f"  rep {rep} fan-out {fanout}: published {r['published']} "
+                f"({r['publish_per_s']:.0f}/s), received "
+                f"{r['received']} ({r['deliveries_per_s']:.0f}/s), latency p50 "
+                f"{r['latency_p50_ms']:.0f} ms p99 {r['latency_p99_ms']:.0f} ms, lost {r['lost']}, "
+                f"bad signatures {r['bad_signatures']}",
+                flush=True,
+            )
     crashes = []
     for rep in range(1 if quick else 2):
         c = crash_once(workdir / f"crash-{rep}", count)

@@ -32,19 +32,24 @@ def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
+async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise Blocked(f"cannot resolve {host}: {exc.strerror}") from None
+    return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
 async def check_url(url: str, allow: list[IPNetwork]) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Blocked(f"not an http(s) URL: {url}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, port, type=socket.SOCK_STREAM
-        )
-    except socket.gaierror as exc:
-        raise Blocked(f"cannot resolve {parts.hostname}: {exc.strerror}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
+    try:  # an address needs no lookup (a lookup is a thread-pool hop per delivery)
+        addresses = [ipaddress.ip_address(parts.hostname)]
+    except ValueError:
+        addresses = await _resolve(parts.hostname, port)
+    for address in addresses:
         if _forbidden(address) and not any(address in network for network in allow):
             raise Blocked(
                 f"{parts.hostname} resolves to {address}, a private or reserved address "
