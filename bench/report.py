@@ -383,9 +383,8 @@ def wake_profile_section(part: dict[str, Any], out: list[str]) -> None:
 
 
 def delivery_section(part: dict[str, Any], out: list[str]) -> None:
-    rows = part["throughput"]
     keys = ("publish_per_s", "deliveries_per_s", "latency_p50_ms", "latency_p99_ms")
-    st = {k: spread([r[k] for r in rows]) for k in keys}
+    fanouts = sorted({r.get("fanout", 1) for r in part["throughput"]})
     out += [
         "## 3. Delivery: signed webhook deliveries to a local receiver",
         "",
@@ -393,17 +392,31 @@ def delivery_section(part: dict[str, Any], out: list[str]) -> None:
         f"process (`asyncio.start_server`, keep-alive, answers 200, verifies every signature "
         f"with `signoff.signing.verify_cko_signature`). {part['count']} events are published "
         f"with `POST /events` over 8 connections on a fresh SQLite service; deliveries/s runs "
-        f"from the first publish to the last arrival. Median of {part['reps']} runs (IQR).",
+        f"from the first publish to the last arrival. With fan-out 1 each event is one "
+        f"delivery, so deliveries can go no faster than publishing (a write to the same "
+        f"store, part 2); with fan-out > 1 the workflow has that many actions (all at the "
+        f"receiver), which measures sending rather than publishing. Runs interleaved; median "
+        f"of {part['reps']} runs each (IQR).",
         "",
-        "| publishes/s | deliveries/s | publish→receive p50 ms | p99 ms | lost | bad signatures |",
-        "|---:|---:|---:|---:|---:|---:|",
-        f"| {s(st['publish_per_s'])} | {s(st['deliveries_per_s'])} | "
-        f"{s(st['latency_p50_ms'], 0)} | {s(st['latency_p99_ms'], 0)} | "
-        f"{sum(r['lost'] for r in rows)} | {sum(r['bad_signatures'] for r in rows)} |",
+        "| fan-out | publishes/s | deliveries/s | publish→receive p50 ms | p99 ms | lost | "
+        "bad signatures |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    best = 0.0
+    for fanout in fanouts:
+        rows = [r for r in part["throughput"] if r.get("fanout", 1) == fanout]
+        st = {k: spread([r[k] for r in rows]) for k in keys}
+        best = max(best, st["deliveries_per_s"].median)
+        out.append(
+            f"| {fanout} | {s(st['publish_per_s'])} | {s(st['deliveries_per_s'])} | "
+            f"{s(st['latency_p50_ms'], 0)} | {s(st['latency_p99_ms'], 0)} | "
+            f"{sum(r['lost'] for r in rows)} | {sum(r['bad_signatures'] for r in rows)} |"
+        )
+    out += [
         "",
-        f"Target ≥ 500 deliveries/s: {st['deliveries_per_s'].median / 500:.0%} of it. "
-        "Deliveries can go no faster than events are published here, and publishing is a "
-        "write to the same store (see part 2).",
+        f"Target ≥ 500 deliveries/s: best {best:,.0f}/s, {best / 500:.0%} of it. In the "
+        "fan-out run the backlog of queued deliveries grows while publishing lasts, which is "
+        "what the publish→receive latency there shows.",
         "",
         "### `kill -9` midway, then restart",
         "",
@@ -517,7 +530,12 @@ def summary(results: dict[str, Any]) -> list[str]:
             )
     dv = results.get("delivery")
     if dv:
-        dps = spread([r["deliveries_per_s"] for r in dv["throughput"]]).median
+        dps = max(
+            spread(
+                [r["deliveries_per_s"] for r in dv["throughput"] if r.get("fanout", 1) == k]
+            ).median
+            for k in {r.get("fanout", 1) for r in dv["throughput"]}
+        )
         lost = sum(c["lost"] for c in dv["crash"])
         dup = sum(c["duplicates"] for c in dv["crash"])
         lines.append(
