@@ -300,7 +300,7 @@ def run(quick: bool, workdir: Path, profile_too: bool = True, **kw: Any) -> dict
     reps = 2 if quick else 3
     duration = 3.0 if quick else 5.0
     concurrency = 16
-    holds = [1000] if quick else [1000, 5000]
+    holds = [1000] if quick else [1000, 5000, 10000]
     out: dict[str, Any] = {"reps": reps, "duration_s": duration, "concurrency": concurrency}
     rows: list[dict[str, Any]] = []
     with common.scratch_pg() as pg_url:
@@ -334,7 +334,7 @@ def run(quick: bool, workdir: Path, profile_too: bool = True, **kw: Any) -> dict
             ids_file.write_text("\n".join(ids))
             held = []
             for count in holds:
-                h = hold_once(sqlite.url, sqlite.proc.pid, ids_file, count, 60.0)
+                h = hold_once(sqlite.url, sqlite.proc.pid, ids_file, count, 30.0 + count / 100)
                 held.append(h)
                 print(
                     f"  held {h['peak_held']}/{count} long-polls after "
