@@ -63,6 +63,57 @@ def decision_of(approval: Approval, *, default: str | None = None) -> dict[str, 
     }
 
 
+Verdict = Literal["proceed", "skip"]
+"""``proceed``: the task succeeds with the decision. ``skip``: it succeeds with the decision
+and skips downstream."""
+
+
+def judge(
+    approval: Approval,
+    *,
+    on_reject: str,
+    on_expiry: str,
+    log: Any,
+    expired: bool = False,
+) -> tuple[Verdict, dict[str, Any]]:
+    """What the policies make of a decided (or, with ``expired``, timed-out) approval.
+
+    Returns the verdict and the decision (the task's XCom), or raises
+    :class:`ApprovalRejectedError` (not to be retried), :class:`ApprovalExpiredError` or
+    :class:`ApprovalWithdrawnError` (retried if the task has retries). Touches neither the
+    task nor Airflow, so that the trigger can judge in the triggerer as the task would.
+    """
+    expired = expired or approval.is_expired
+    if approval.status.value == "APPROVED":
+        decision = decision_of(approval)
+        log.info(
+            "Approval %s approved by %s%s",
+            approval.id,
+            approval.decided_by,
+            " with edited details" if decision["modified"] else "",
+        )
+        return "proceed", decision
+    if approval.is_cancelled and not expired:
+        raise ApprovalWithdrawnError(f"approval {approval.id} was withdrawn before a decision")
+    skip_policy = on_reject
+    if expired:
+        if on_expiry == "approve":
+            log.warning("Approval %s expired; approving by default (on_expiry)", approval.id)
+            return "proceed", decision_of(approval, default="approve")
+        if on_expiry == "fail":
+            raise ApprovalExpiredError(f"approval {approval.id} expired without a decision")
+        skip_policy = "skip" if on_expiry == "skip" else on_reject
+        decision = decision_of(approval, default="reject" if on_expiry == "reject" else None)
+    else:
+        decision = decision_of(approval)
+    if skip_policy == "fail":
+        note = f": {approval.decision_note}" if approval.decision_note else ""
+        by = f" by {approval.decided_by}" if approval.decided_by else ""
+        what = "expired and was rejected by default" if expired else f"was rejected{by}"
+        raise ApprovalRejectedError(f"approval {approval.id} {what}{note}")
+    return "skip", decision
+
+
 def settle(
     task: BaseOperator,
     context: Context,
@@ -79,36 +130,11 @@ def settle(
     itself succeeds with the decision as its XCom, like Airflow's ``ApprovalOperator``) or
     raises.
     """
-    expired = expired or approval.is_expired
-    log = task.log
-    if approval.status.value == "APPROVED":
-        decision = decision_of(approval)
-        log.info(
-            "Approval %s approved by %s%s",
-            approval.id,
-            approval.decided_by,
-            " with edited details" if decision["modified"] else "",
-        )
-        return decision
-    if approval.is_cancelled and not expired:
-        raise ApprovalWithdrawnError(f"approval {approval.id} was withdrawn before a decision")
-    skip_policy = on_reject
-    if expired:
-        if on_expiry == "approve":
-            log.warning("Approval %s expired; approving by default (on_expiry)", approval.id)
-            return decision_of(approval, default="approve")
-        if on_expiry == "fail":
-            raise ApprovalExpiredError(f"approval {approval.id} expired without a decision")
-        skip_policy = "skip" if on_expiry == "skip" else on_reject
-        decision = decision_of(approval, default="reject" if on_expiry == "reject" else None)
-    else:
-        decision = decision_of(approval)
-    if skip_policy == "fail":
-        note = f": {approval.decision_note}" if approval.decision_note else ""
-        by = f" by {approval.decided_by}" if approval.decided_by else ""
-        what = "expired and was rejected by default" if expired else f"was rejected{by}"
-        raise ApprovalRejectedError(f"approval {approval.id} {what}{note}")
-    _skip_downstream(task, context, decision, ignore_downstream_trigger_rules)
+    verdict, decision = judge(
+        approval, on_reject=on_reject, on_expiry=on_expiry, log=task.log, expired=expired
+    )
+    if verdict == "skip":
+        _skip_downstream(task, context, decision, ignore_downstream_trigger_rules)
     return decision
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from signoff.client import ApprovalsClient
@@ -23,6 +25,140 @@ def run_dag(dag: Any, **test_kwargs: Any) -> Any:
     DagBundlesManager().sync_bundles_to_db()
     sync_bag_to_db(bag, "dags-folder", None)
     return dag.test(**test_kwargs)
+
+
+def first_event_in_triggerer(trigger: Any, ti: Any) -> Any:
+    """The trigger's first event, run as in the triggerer's trigger process, whose requests
+    (connections, XComs) its supervisor serves through the Execution API: here the
+    in-process one ``dag.test()`` uses, reached the triggerer's way, by ``asend``."""
+    import asyncio
+    from uuid import UUID
+
+    import psutil
+    import structlog
+    from airflow.sdk.execution_time.supervisor import (
+        InProcessSupervisorComms,
+        InProcessTestSupervisor,
+        set_supervisor_comms,
+    )
+
+    class TriggerComms(InProcessSupervisorComms):
+        async def asend(self, msg: Any) -> Any:
+            return self.send(msg)
+
+    supervisor = InProcessTestSupervisor(
+        id=UUID(str(ti.id)),
+        pid=os.getpid(),
+        process=psutil.Process(),
+        process_log=structlog.get_logger(logger_name="task").bind(),
+        client=InProcessTestSupervisor._api_client(),
+    )
+    supervisor.comms = TriggerComms(supervisor=supervisor)
+
+    async def first_event() -> Any:
+        events = trigger.run()
+        try:
+            return await asyncio.wait_for(anext(events), 60)
+        finally:
+            await events.aclose()
+
+    trigger.task_instance = ti  # as the triggerer does
+    with set_supervisor_comms(supervisor.comms):
+        return asyncio.run(first_event())
+
+
+def run_dag_with_triggerer(
+    dag: Any,
+    url: str,
+    *decisions: Callable[[ApprovalsClient, Approval], object] | None,
+    **test_kwargs: Any,
+) -> Any:
+    """``run_dag``, but a deferred task's trigger event goes where the triggerer sends it:
+    ``Trigger.submit_event``. A ``TaskSuccessEvent`` / ``TaskFailedEvent`` then ends the
+    task (state, XCom, retry) in Airflow's own code; ``dag.test()`` alone would resume the
+    task on the "worker" with the event's payload instead. A plain event resumes it.
+
+    Each deferral first gets the next of ``decisions`` (``None``: nobody decides), applied
+    once the task waits, so no decision can beat the task's check before deferring."""
+    from unittest import mock
+
+    from airflow.models.trigger import Trigger
+    from airflow.sdk._shared.module_loading import import_string
+    from airflow.sdk.definitions import dag as dag_module
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    run_task = dag_module._run_task
+    pending = list(decisions)
+
+    def run_task_then_trigger(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
+        while True:
+            result = run_task(ti=ti, task=task, run_triggerer=False)
+            ti.refresh_from_db()
+            if ti.state != TaskInstanceState.DEFERRED:
+                return result
+            try:
+                with create_session() as session:
+                    row = session.get(Trigger, ti.trigger_id)
+                    assert row is not None
+                    trigger = import_string(row.classpath)(**row.kwargs)
+                decide = pending.pop(0) if pending else None
+                if decide is not None:
+                    with ApprovalsClient(url, api_key=API_KEY, reviewer_token=REVIEWER_TOKEN) as c:
+                        decide(c, c.get(trigger.approval_id))
+                event = first_event_in_triggerer(trigger, ti)
+                TRIGGER_EVENTS.append(event)
+                Trigger.submit_event(trigger_id=ti.trigger_id, event=event)
+            except BaseException as exc:
+                HARNESS_ERRORS.append(exc)  # dag.test() would only log it, then wait forever
+                ti.set_state(TaskInstanceState.FAILED)
+                raise
+            ti.refresh_from_db()
+            if ti.state != TaskInstanceState.SCHEDULED:  # ended by the trigger
+                return result
+
+    # Where the DAG processor would have found the file; the callback request a task
+    # ended by its trigger sends to the DAG processor names it.
+    dag.relative_fileloc = os.path.basename(dag.fileloc)
+    HARNESS_ERRORS.clear()
+    with mock.patch.object(dag_module, "_run_task", run_task_then_trigger):
+        run = run_dag(dag, **test_kwargs)
+    if HARNESS_ERRORS:
+        raise HARNESS_ERRORS[0]
+    return run
+
+
+HARNESS_ERRORS: list[BaseException] = []
+
+
+@contextmanager
+def deciding_when_deferred(
+    url: str, *decisions: Callable[[ApprovalsClient, Approval], object] | None
+) -> Iterator[None]:
+    """Under plain ``dag.test()``: apply the next of ``decisions`` to each deferred
+    approval just before ``dag.test()`` runs its trigger inline."""
+    from unittest import mock
+
+    from airflow.sdk.definitions import dag as dag_module
+
+    run_inline = dag_module._run_inline_trigger
+    pending = list(decisions)
+
+    def decide_then_run(trigger: Any, task_sdk_ti: Any) -> Any:
+        decide = pending.pop(0) if pending else None
+        if decide is not None:
+            with ApprovalsClient(url, api_key=API_KEY, reviewer_token=REVIEWER_TOKEN) as c:
+                decide(c, c.get(trigger.approval_id))
+        event = run_inline(trigger, task_sdk_ti)
+        TRIGGER_EVENTS.append(event)
+        return event
+
+    with mock.patch.object(dag_module, "_run_inline_trigger", decide_then_run):
+        yield
+
+
+TRIGGER_EVENTS: list[Any] = []
+"""Every event the triggers of ``run_dag_with_triggerer`` fired, in order."""
 
 
 def clear_and_rerun(dag: Any, run: Any) -> Any:

@@ -6,13 +6,18 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from airflow.sdk.execution_time.comms import SetXCom
+from airflow.sdk.execution_time.xcom import XCom
+from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 
 from signoff.client import AsyncApprovalsClient
 from signoff.models import Approval, ApprovalStatus, DecisionReason
 from signoff.server.process import ServiceProcess
+from signoff_airflow._outcome import decision_of
 from signoff_airflow.triggers.approval import ApprovalTrigger, shared_waiters
 from tests.conftest import API_KEY, REVIEWER, REVIEWER_TOKEN
 
@@ -28,10 +33,16 @@ async def client(service: ServiceProcess) -> AsyncIterator[AsyncApprovalsClient]
 
 
 async def first_event(trigger: ApprovalTrigger) -> dict:  # type: ignore[type-arg]
+    return (await fired(trigger)).payload  # type: ignore[no-any-return]
+
+
+async def fired(trigger: ApprovalTrigger) -> TriggerEvent:
+    """The first event, whatever its type; the generator must end right after it."""
     events = trigger.run()
     event = await anext(events)
-    await events.aclose()
-    return event.payload
+    with pytest.raises(StopAsyncIteration):
+        await anext(events)
+    return event
 
 
 def test_serialize_to_the_letter() -> None:
@@ -44,12 +55,27 @@ def test_serialize_to_the_letter() -> None:
         "signoff_airflow.triggers.approval.ApprovalTrigger",
         {"approval_id": "req_abc", "signoff_conn_id": "signoff_default", "deadline": None},
     )
+    ending = ApprovalTrigger(
+        "req_abc", end_from_trigger=True, on_reject="fail", on_expiry="approve", retries_left=True
+    )
+    assert ending.serialize()[1] == {
+        "approval_id": "req_abc",
+        "signoff_conn_id": "signoff_default",
+        "deadline": None,
+        "end_from_trigger": True,
+        "on_reject": "fail",
+        "on_expiry": "approve",
+        "retries_left": True,
+    }
     # What the triggerer does with it: import the class path, rebuild from the kwargs.
     from airflow.sdk._shared.module_loading import import_string
 
-    classpath, kwargs = trigger.serialize()
-    again = import_string(classpath)(**json.loads(json.dumps(kwargs)))
-    assert again.serialize() == trigger.serialize()
+    for one in (trigger, ending):
+        classpath, kwargs = one.serialize()
+        again = import_string(classpath)(**json.loads(json.dumps(kwargs)))
+        assert again.serialize() == one.serialize()
+    with pytest.raises(ValueError, match="on_reject"):
+        ApprovalTrigger("req_abc", on_reject="ignore")
 
 
 async def test_fires_once_decided_with_the_decision(client: AsyncApprovalsClient) -> None:
@@ -91,6 +117,164 @@ async def test_on_kill_withdraws_the_approval(client: AsyncApprovalsClient) -> N
     approval = Approval.model_validate(event["approval"])
     assert approval.decision_reason_code is DecisionReason.CANCELLED
     await trigger.on_kill()  # twice is harmless (409 from the service is expected)
+
+
+# End from trigger: the events that end the task in the triggerer, and those that do not.
+
+
+TI = SimpleNamespace(dag_id="refunds", task_id="ask", run_id="manual_1", map_index=-1)
+"""What the triggerer sets as a deferred task's trigger's ``task_instance``."""
+
+
+def ending(approval_id: str, **kwargs: object) -> ApprovalTrigger:
+    trigger = ApprovalTrigger(approval_id, end_from_trigger=True, **kwargs)  # type: ignore[arg-type]
+    trigger.task_instance = TI  # type: ignore[assignment]
+    return trigger
+
+
+class Supervisor:
+    """The triggerer's supervisor, as the trigger process reaches it (``asend``): records
+    the XComs the trigger pushes."""
+
+    def __init__(self) -> None:
+        self.pushed: list[SetXCom] = []
+
+    async def asend(self, msg: object) -> None:
+        assert isinstance(msg, SetXCom), msg  # the only thing the trigger asks for
+        self.pushed.append(msg)
+
+    def send(self, msg: object) -> None:
+        raise AssertionError("a blocking call from the triggerer's event loop")
+
+
+@pytest.fixture
+def supervisor(monkeypatch: pytest.MonkeyPatch) -> Supervisor:
+    from airflow.sdk.execution_time import task_runner
+
+    comms = Supervisor()
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    return comms
+
+
+async def test_approved_pushes_the_decision_and_ends_the_task(
+    client: AsyncApprovalsClient, supervisor: Supervisor
+) -> None:
+    created = await client.create("a", "s", {"n": 1})
+    waiting = asyncio.create_task(fired(ending(created.id)))
+    decided = await client.approve(created.id, modified_details={"n": 2}, note="fine")
+    event = await waiting
+    assert type(event) is TaskSuccessEvent and event.xcoms is None
+    # The worker's return value, under its key, for this task instance, as a worker pushes.
+    [pushed] = supervisor.pushed
+    assert (pushed.key, pushed.dag_id, pushed.task_id) == ("return_value", "refunds", "ask")
+    assert (pushed.run_id, pushed.map_index) == ("manual_1", -1)
+    decision = XCom.deserialize_value(pushed)
+    assert decision == decision_of(decided)
+    assert decision["approved"] is True and decision["details"] == {"n": 2}
+    assert decision["decided_by"] == REVIEWER and decision["note"] == "fine"
+    # What crosses from the trigger process to the triggerer's supervisor.
+    from airflow.triggers.base import DiscrimatedTriggerEvent
+    from pydantic import TypeAdapter
+
+    adapter: TypeAdapter[TriggerEvent] = TypeAdapter(DiscrimatedTriggerEvent)
+    assert type(adapter.validate_json(adapter.dump_json(event))) is TaskSuccessEvent
+
+
+async def test_approved_resumes_where_it_cannot_push(
+    client: AsyncApprovalsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No task instance (``dag.test()``'s inline run), or the push fails: the worker
+    settles, with the decision in the event, as without end_from_trigger."""
+    from airflow.sdk.execution_time import task_runner
+
+    created = await client.create("a", "s")
+    await client.approve(created.id)
+    trigger = ending(created.id)
+    trigger.task_instance = None
+    event = await fired(trigger)
+    assert type(event) is TriggerEvent and event.payload["status"] == "decided"
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)  # no asend
+    event = await fired(ending(created.id))
+    assert type(event) is TriggerEvent and event.payload["status"] == "decided"
+
+
+@pytest.mark.parametrize(
+    ("on_reject", "retries_left", "ends"),
+    [
+        ("fail", False, TaskFailedEvent),
+        ("fail", True, None),  # Airflow would retry a TaskFailedEvent; rejections are not
+        ("skip", False, None),  # skipping downstream needs the worker
+    ],
+)
+async def test_rejected(
+    client: AsyncApprovalsClient,
+    supervisor: Supervisor,
+    on_reject: str,
+    retries_left: bool,
+    ends: type | None,
+) -> None:
+    created = await client.create("a", "s")
+    trigger = ending(created.id, on_reject=on_reject, retries_left=retries_left)
+    waiting = asyncio.create_task(fired(trigger))
+    await client.reject(created.id, note="no")
+    event = await waiting
+    if ends is None:
+        assert type(event) is TriggerEvent
+        assert event.payload["status"] == "decided"
+        assert Approval.model_validate(event.payload["approval"]).status is ApprovalStatus.REJECTED
+    else:
+        assert type(event) is ends and event.xcoms is None
+    assert supervisor.pushed == []  # only a success pushes
+
+
+@pytest.mark.parametrize(
+    ("on_expiry", "on_reject", "ends"),
+    [
+        ("fail", "skip", TaskFailedEvent),  # retried by Airflow if the task has retries
+        ("approve", "fail", TaskSuccessEvent),  # the default decision pushed as the XCom
+        ("reject", "fail", TaskFailedEvent),
+        ("reject", "skip", None),
+        ("skip", "fail", None),
+    ],
+)
+async def test_expired(
+    client: AsyncApprovalsClient,
+    supervisor: Supervisor,
+    on_expiry: str,
+    on_reject: str,
+    ends: type | None,
+) -> None:
+    created = await client.create("a", "s", {"n": 1}, expires_in=1)
+    event = await fired(ending(created.id, on_reject=on_reject, on_expiry=on_expiry))
+    if ends is None:
+        assert type(event) is TriggerEvent and event.payload["status"] == "decided"
+        approval = Approval.model_validate(event.payload["approval"])
+        assert approval.decision_reason_code is DecisionReason.EXPIRED
+        return
+    assert type(event) is ends and event.xcoms is None
+    if ends is TaskSuccessEvent:
+        [pushed] = supervisor.pushed
+        decision = XCom.deserialize_value(pushed)
+        assert decision["approved"] is True and decision["default_decision"] == "approve"
+        assert decision["reason"] == "EXPIRED" and decision["details"] == {"n": 1}
+    else:
+        assert supervisor.pushed == []
+
+
+async def test_withdrawn_fails_the_task(client: AsyncApprovalsClient) -> None:
+    created = await client.create("a", "s")
+    waiting = asyncio.create_task(fired(ending(created.id, retries_left=True)))
+    await client.cancel(created.id, reason="changed my mind")
+    assert type(await waiting) is TaskFailedEvent  # retried (asking again) if it has retries
+
+
+async def test_timeout_and_errors_resume_on_the_worker(client: AsyncApprovalsClient) -> None:
+    created = await client.create("a", "s")
+    event = await fired(ending(created.id, deadline=time.time() + 0.3))
+    assert type(event) is TriggerEvent
+    assert event.payload == {"approval_id": created.id, "status": "timeout"}
+    event = await fired(ending("req_nope"))
+    assert type(event) is TriggerEvent and event.payload["status"] == "error"
 
 
 def metrics(url: str) -> dict[str, float]:

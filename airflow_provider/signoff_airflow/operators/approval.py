@@ -37,7 +37,12 @@ from signoff.client import (
 from signoff.models import Approval, DecisionReason
 from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies, settle
 from signoff_airflow.hooks.approvals import SignoffHook
-from signoff_airflow.triggers.approval import DEADLINE_GRACE_SECONDS, ApprovalTrigger
+from signoff_airflow.triggers.approval import (
+    DEADLINE_GRACE_SECONDS,
+    ApprovalTrigger,
+    can_end_from_trigger,
+    listeners_registered,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -93,6 +98,19 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
     :param ignore_downstream_trigger_rules: when skipping, skip every downstream task,
         not only the direct ones.
     :param deferrable: wait in the triggerer (default) instead of holding a worker slot.
+    :param end_from_trigger: deferrable mode: once the reviewer decides, the trigger ends
+        the task itself in the triggerer (success, having pushed the decision as
+        ``return_value``; or failure, retried as usual where the policy's failure is
+        retryable) instead of having it scheduled back onto a worker only to run
+        ``execute_complete``: that saves a worker slot and a scheduler round trip per
+        decision. Outcomes that need the worker still resume there: skipping downstream
+        tasks (``skip``), a rejection of a task with retries left (a rejection must not be
+        retried), the ``response_timeout`` deadline passing without the service expiring
+        the approval, and errors; so does every outcome while Airflow listeners are
+        registered (Airflow does not support them with ending from the trigger: success and
+        failure listeners would not hear of the task), or with ``multiple_outputs``, or a
+        task mapped over this one's output. Turn off to always resume on the worker (e.g.
+        for ``on_success_callback`` to run on a worker rather than in the DAG processor).
     :param poll_interval: non-deferrable mode against a service without long-poll only:
         the longest gap between polls.
     :param signoff_conn_id: connection of type ``signoff``.
@@ -124,6 +142,7 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
         on_expiry: ExpiryPolicy = "fail",
         ignore_downstream_trigger_rules: bool = False,
         deferrable: bool = True,
+        end_from_trigger: bool = True,
         poll_interval: float = 10.0,
         signoff_conn_id: str = SignoffHook.default_conn_name,
         **kwargs: Any,
@@ -143,9 +162,15 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
         self.on_expiry = on_expiry
         self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
         self.deferrable = deferrable
+        self._end_from_trigger = end_from_trigger
         self.poll_interval = poll_interval
         self.signoff_conn_id = signoff_conn_id
         self.approval_id: str | None = None
+
+    @property
+    def end_from_trigger(self) -> bool:
+        """Whether the trigger ends the task (read by Airflow when it loads the DAG)."""
+        return self._end_from_trigger and not listeners_registered()
 
     @cached_property
     def hook(self) -> SignoffHook:
@@ -165,7 +190,16 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
         deadline = self._deadline(approval)
         if self.deferrable:
             self.defer(
-                trigger=ApprovalTrigger(approval.id, self.signoff_conn_id, deadline),
+                trigger=ApprovalTrigger(
+                    approval.id,
+                    self.signoff_conn_id,
+                    deadline,
+                    end_from_trigger=can_end_from_trigger(self),
+                    on_reject=self.on_reject,
+                    on_expiry=self.on_expiry,
+                    retries_left=retries_left(ti, self.retries),
+                ),
+                # The trigger may still resume the task (see end_from_trigger).
                 method_name="execute_complete",
             )
         timeout = None if deadline is None else max(0.0, deadline - time.time())
@@ -178,7 +212,9 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
             return self._timed_out(context, approval.id)
         return self._settle(context, approval)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | str) -> Any:
+        if isinstance(event, str):
+            return self._settle_ended(context)
         self.approval_id = event["approval_id"]
         if event["status"] == "decided":
             return self._settle(context, Approval.model_validate(event["approval"]))
@@ -187,6 +223,22 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
         raise AirflowException(
             f"waiting for approval {self.approval_id} failed: {event['message']}"
         )
+
+    def _settle_ended(self, context: Context) -> Any:
+        """The trigger ended the task, but the runner resumed it with the end event's
+        payload (``"success"``, ``"failed"``) instead: ``dag.test()`` does. Settle here from
+        the service, which holds the same decision."""
+        ti = context["ti"]
+        self.approval_id = ti.xcom_pull(
+            task_ids=ti.task_id, key="approval_id", map_indexes=ti.map_index
+        )
+        if not self.approval_id:
+            raise AirflowException("resumed after the trigger ended the task, with no approval")
+        with self.hook.get_client() as client:
+            approval = client.get(self.approval_id)
+        if not approval.is_decided:
+            raise AirflowException(f"approval {approval.id} is not decided")
+        return self._settle(context, approval)
 
     def on_kill(self) -> None:
         """Withdraw the pending approval: nobody should approve what nothing waits for."""
@@ -281,6 +333,12 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
             ignore_downstream_trigger_rules=self.ignore_downstream_trigger_rules,
             expired=expired,
         )
+
+
+def retries_left(ti: RuntimeTaskInstanceProtocol, retries: int | None) -> bool:
+    """Whether Airflow would retry this try if it failed now (its ``is_eligible_to_retry``)."""
+    max_tries = getattr(ti, "max_tries", None)
+    return bool(retries) and (max_tries is None or ti.try_number <= int(max_tries))
 
 
 def _run_url(ti: RuntimeTaskInstanceProtocol) -> str | None:

@@ -14,8 +14,12 @@ from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 from signoff.models import Approval
 from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies, settle
 from signoff_airflow.hooks.approvals import SignoffHook
-from signoff_airflow.operators.approval import SignoffReviewLink
-from signoff_airflow.triggers.approval import ApprovalTrigger
+from signoff_airflow.operators.approval import SignoffReviewLink, retries_left
+from signoff_airflow.triggers.approval import (
+    ApprovalTrigger,
+    can_end_from_trigger,
+    listeners_registered,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,6 +35,9 @@ class ApprovalSensor(BaseSensorOperator, SkipMixin):
     :param on_reject: ``fail`` or ``skip`` (downstream).
     :param on_expiry: ``fail``, ``skip``, ``approve`` or ``reject``.
     :param deferrable: wait in the triggerer instead of poking from a worker.
+    :param end_from_trigger: deferrable mode: the trigger ends the task itself where it
+        can, saving a worker slot and a scheduler round trip; as for
+        :class:`~signoff_airflow.operators.approval.RequestApprovalOperator`.
     :param signoff_conn_id: connection of type ``signoff``.
     """
 
@@ -46,6 +53,7 @@ class ApprovalSensor(BaseSensorOperator, SkipMixin):
         on_expiry: ExpiryPolicy = "fail",
         ignore_downstream_trigger_rules: bool = False,
         deferrable: bool = True,
+        end_from_trigger: bool = True,
         signoff_conn_id: str = SignoffHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -56,7 +64,13 @@ class ApprovalSensor(BaseSensorOperator, SkipMixin):
         self.on_expiry = on_expiry
         self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
         self.deferrable = deferrable
+        self._end_from_trigger = end_from_trigger
         self.signoff_conn_id = signoff_conn_id
+
+    @property
+    def end_from_trigger(self) -> bool:
+        """Whether the trigger ends the task (read by Airflow when it loads the DAG)."""
+        return self._end_from_trigger and not listeners_registered()
 
     @cached_property
     def hook(self) -> SignoffHook:
@@ -80,12 +94,24 @@ class ApprovalSensor(BaseSensorOperator, SkipMixin):
             return self._settle(context, Approval.model_validate(first.xcom_value))
         self.defer(
             trigger=ApprovalTrigger(
-                self.approval_id, self.signoff_conn_id, time.time() + float(self.timeout)
+                self.approval_id,
+                self.signoff_conn_id,
+                time.time() + float(self.timeout),
+                end_from_trigger=can_end_from_trigger(self),
+                on_reject=self.on_reject,
+                on_expiry=self.on_expiry,
+                retries_left=retries_left(context["ti"], self.retries),
             ),
             method_name="execute_complete",
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any] | str) -> Any:
+        if isinstance(event, str):  # the trigger ended the task, yet it resumed (dag.test())
+            with self.hook.get_client() as client:
+                approval = client.get(self.approval_id)
+            if not approval.is_decided:
+                raise AirflowException(f"approval {approval.id} is not decided")
+            return self._settle(context, approval)
         if event["status"] == "decided":
             return self._settle(context, Approval.model_validate(event["approval"]))
         if event["status"] == "timeout":
