@@ -2,10 +2,13 @@
 
 An Airflow triggerer may hold thousands of deferred approval tasks in one event loop.
 Polling each (the hosted SDK polls every 3 s, Airflow's HITL trigger every 5 s) costs
-N requests per interval; a :class:`DecisionWaiter` instead keeps *one* long-poll
-(``POST /api/approvals/wait``) open for all of them and resolves each waiter the moment
-its approval is decided. Against a server without that endpoint (the hosted service) it
-falls back to one backing-off poll per approval.
+N requests per interval; a :class:`DecisionWaiter` instead keeps *one* streamed
+``POST /api/approvals/wait`` open for all of them and resolves each waiter the moment
+its approval's line arrives, so a decision costs O(1) whatever N is; the request is
+made again only when new approvals join or a round ends. A server that answers one
+``WaitResult`` instead (no streaming) is re-asked with the rest after each decision.
+Against a server without that endpoint (the hosted service) it falls back to one
+backing-off poll per approval.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ ROUND_SECONDS = 25.0
 """One long-poll round; under the 30 s server cap and typical proxy idle timeouts."""
 
 DEBOUNCE_SECONDS = 0.01
-"""New waiters arriving together (a triggerer starting up) restart the poll once."""
+"""New waiters arriving together (a triggerer starting up) restart the stream once."""
 
 
 class DecisionWaiter:
@@ -35,6 +38,7 @@ class DecisionWaiter:
         self.round_seconds = round_seconds
         self._futures: dict[str, list[asyncio.Future[Approval]]] = {}
         self._changed = asyncio.Event()
+        self._asked: set[str] = set()  # ids the open request will still answer for
         self._runner: asyncio.Task[None] | None = None
         self._multiplexed = True  # until the server shows it has no /api/approvals/wait
 
@@ -47,7 +51,8 @@ class DecisionWaiter:
             return await self.client.wait_for_decision(approval_id, timeout=timeout)
         future: asyncio.Future[Approval] = asyncio.get_running_loop().create_future()
         self._futures.setdefault(approval_id, []).append(future)
-        self._changed.set()
+        if approval_id not in self._asked:  # else the open stream will bring it
+            self._changed.set()
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run(), name="signoff-decision-waiter")
         try:
@@ -60,7 +65,8 @@ class DecisionWaiter:
                 waiting.remove(future)
                 if not waiting:
                     del self._futures[approval_id]
-                    self._changed.set()
+                    if not self._futures:  # nobody left: hang up
+                        self._changed.set()
 
     async def close(self) -> None:
         if self._runner is not None:
@@ -69,6 +75,7 @@ class DecisionWaiter:
                 await self._runner
 
     def _resolve(self, approval: Approval) -> None:
+        self._asked.discard(approval.id)  # a new waiter on it must ask again
         for future in self._futures.pop(approval.id, []):
             if not future.done():
                 future.set_result(approval)
@@ -83,17 +90,21 @@ class DecisionWaiter:
             await asyncio.sleep(DEBOUNCE_SECONDS)
             self._changed.clear()
             ids = list(self._futures)
-            poll = asyncio.create_task(self.client.wait_many(ids, max_wait=self.round_seconds))
+            self._asked = set(ids)
+            ask = asyncio.create_task(self._ask(ids))
             changed = asyncio.create_task(self._changed.wait())
-            done, _ = await asyncio.wait({poll, changed}, return_when=asyncio.FIRST_COMPLETED)
-            if poll not in done:  # the set of ids changed: ask again with the new set
-                poll.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await poll
-                continue
-            changed.cancel()
             try:
-                result = poll.result()
+                await asyncio.wait({ask, changed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when closed: hang up rather than leave the request open
+                changed.cancel()
+                if not ask.done():  # new ids (or none left): ask again with the current set
+                    ask.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await ask
+            if ask.cancelled():
+                continue
+            try:
+                ask.result()
             except NotFound:
                 await self._sort_out_not_found(ids)
                 continue
@@ -101,7 +112,14 @@ class DecisionWaiter:
                 log.warning("waiting for decisions failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
-            for approval in result.decided:
+        self._asked = set()
+
+    async def _ask(self, ids: list[str]) -> None:
+        """One round: resolve waiters line by line until all ``ids`` are decided or the
+        round's time is up (or, from a server that does not stream, the first answer)."""
+        decisions = self.client.decisions(ids, max_wait=self.round_seconds)
+        async with contextlib.aclosing(decisions):
+            async for approval in decisions:
                 self._resolve(approval)
 
     async def _sort_out_not_found(self, ids: list[str]) -> None:

@@ -6,6 +6,7 @@ service without long-poll), over real sockets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -190,3 +191,22 @@ async def test_waiter_falls_back_to_polling_without_the_multi_wait_endpoint() ->
             await waiter.close()
     assert decided.status is ApprovalStatus.APPROVED
     assert [method for method, _, _ in p.seen][:2] == ["POST", "GET"]
+
+
+async def test_waiter_works_with_a_server_that_answers_json_instead_of_a_stream() -> None:
+    from signoff.waiting import DecisionWaiter
+
+    other = {**approval(), "id": "req_2"}
+    with peer(
+        # A server that ignores "stream": one WaitResult per decision, as before.
+        Answer(200, {"decided": [approval("APPROVED")], "pending": ["req_2"]}),
+        Answer(200, {"decided": [{**other, "status": "REJECTED"}], "pending": []}),
+    ) as p:
+        async with AsyncApprovalsClient(p.url, api_key="k", retry=FAST) as client:
+            waiter = DecisionWaiter(client)
+            first = asyncio.create_task(waiter.wait("req_1", timeout=30))
+            second = asyncio.create_task(waiter.wait("req_2", timeout=30))
+            decided = await asyncio.gather(first, second)
+            await waiter.close()
+    assert [d.status for d in decided] == [ApprovalStatus.APPROVED, ApprovalStatus.REJECTED]
+    assert [(method, path) for method, path, _ in p.seen] == [("POST", "/api/approvals/wait")] * 2

@@ -5,18 +5,19 @@ from __future__ import annotations
 import builtins
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 
 import httpx
 
 from signoff.client._calls import AsyncClient, Calls, SyncClient, async_method, sync_method
-from signoff.client._transport import RetryPolicy, Sleep, Step
+from signoff.client._transport import RetryPolicy, Sleep, Step, raise_for_error
 from signoff.client.errors import (
     ApprovalCancelled,
     ApprovalExpired,
     ApprovalRejected,
     DecisionTimeout,
+    TransportError,
 )
 from signoff.models import (
     LONG_POLL_HEADER,
@@ -183,6 +184,23 @@ class ApprovalCalls(Calls):
         )
         return WaitResult.model_validate(response.json())
 
+    def wait_stream_request(self, ids: Iterable[str], *, max_wait: float) -> httpx.Request:
+        """The ``stream: true`` form of :meth:`wait_many`, to be sent with ``stream=True``.
+
+        A request, not a call: its answer is read line by line as decisions happen, which
+        the whole-answer transport cannot do (see :meth:`AsyncApprovalsClient.decisions`).
+        """
+        max_wait_ms = int(max_wait * 1000)
+        body = WaitRequest(ids=builtins.list(ids), max_wait_ms=max_wait_ms, stream=True)
+        timeout = httpx.Timeout(10.0, read=max_wait_ms / 1000 + 15)
+        return httpx.Request(
+            "POST",
+            self.base_url + "/api/approvals/wait",
+            json=body.to_wire(),
+            headers=self._headers("api"),
+            extensions={"timeout": timeout.as_dict()},
+        )
+
     def callbacks(self, approval_id: str) -> Step[builtins.list[CallbackDelivery]]:
         """The approval's callback with every delivery attempt."""
         response = yield from self._request(
@@ -301,3 +319,35 @@ class AsyncApprovalsClient(AsyncClient):
     wait_many = async_method(ApprovalCalls.wait_many)
     callbacks = async_method(ApprovalCalls.callbacks)
     wait_for_decision = async_method(ApprovalCalls.wait_for_decision)
+
+    async def decisions(
+        self, ids: Iterable[str], *, max_wait: float = 30.0
+    ) -> AsyncGenerator[Approval, None]:
+        """Each of ``ids`` as it is decided (already decided ones first), until all are or
+        ``max_wait`` passes: one streamed ``POST /api/approvals/wait`` (``signoff serve``).
+
+        A server that does not stream answers one ``WaitResult``: its decided ones are
+        yielded and the iteration ends, as after :meth:`wait_many`. Not retried: a caller
+        waiting on many approvals decides how to go on (see ``signoff.waiting``). Close it
+        (``contextlib.aclosing``) when stopping early, to hang up at once.
+        """
+        request = self.calls.wait_stream_request(ids, max_wait=max_wait)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise TransportError(f"POST {request.url}: {exc}") from exc
+        try:
+            streamed = response.headers.get("content-type", "").startswith("application/x-ndjson")
+            if not (response.is_success and streamed):
+                await response.aread()
+                raise_for_error(response)
+                for approval in WaitResult.model_validate(response.json()).decided:
+                    yield approval
+                return
+            async for line in response.aiter_lines():
+                if line:
+                    yield Approval.model_validate_json(line)
+        except httpx.TransportError as exc:
+            raise TransportError(f"POST {request.url}: {exc}") from exc
+        finally:
+            await response.aclose()

@@ -213,6 +213,8 @@ class WaitRequest(WireModel):
 
     ids: list[str] = Field(min_length=1, max_length=10_000)
     max_wait_ms: int = Field(default=MAX_LONG_POLL_MS, ge=0)
+    stream: bool = False
+    """Answer NDJSON, one Approval per line as each is decided, instead of one WaitResult."""
 
 
 class WaitResult(WireModel):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from signoff.models import (
     LONG_POLL_HEADER,
@@ -22,8 +26,9 @@ from signoff.models import (
     WaitRequest,
     WaitResult,
 )
-from signoff.server.api._common import body_hash, errors, wait_for
+from signoff.server.api._common import body_hash, errors
 from signoff.server.auth import AnyCaller, ApiCaller, ReviewerCaller
+from signoff.server.hub import Watch
 from signoff.server.services import Services, get_services
 from signoff.server.store.approvals import AlreadyDecided, Decision, IdempotencyConflict
 from signoff.server.store.credentials import Principal
@@ -103,26 +108,91 @@ async def list_approvals(
     return ApprovalList(data=items, next_cursor=next_cursor)
 
 
-@router.post("/wait", response_model=WaitResult, responses=errors(400, 401, 404, 413, 422))
-async def wait_for_any(body: WaitRequest, _who: AnyCaller, services: ServicesDep) -> WaitResult:
+WAIT_RESPONSES = {
+    **errors(400, 401, 404, 413, 422),
+    200: {
+        "description": "A WaitResult; with `stream: true`, NDJSON: one Approval per line as "
+        "each is decided (those already decided first), ending when all are or maxWaitMs passes.",
+        "content": {"application/x-ndjson": {"schema": {"$ref": "#/components/schemas/Approval"}}},
+    },
+}
+
+
+@router.post("/wait", response_model=WaitResult, responses=WAIT_RESPONSES)
+async def wait_for_any(
+    body: WaitRequest, _who: AnyCaller, services: ServicesDep
+) -> WaitResult | StreamingResponse:
     """Answer as soon as any of ``ids`` is decided (or ``maxWaitMs`` passes).
 
     One connection waits on thousands of approvals: what an Airflow triggerer or a
-    Prefect worker holds instead of one poll per approval.
+    Prefect worker holds instead of one poll per approval. With ``stream`` the answer
+    stays open and carries each decision as it happens, so a decision costs one line
+    rather than a new request naming every id still pending.
     """
     ids = list(dict.fromkeys(body.ids))
-    with services.hub.watch(ids) as event:
-        # Statuses only (no models): a wake costs O(decided), not O(waiting).
+    deadline = time.monotonic() + min(body.max_wait_ms, MAX_LONG_POLL_MS) / 1000
+    watch = services.hub.watch(ids)  # before reading: no decision falls in between
+    streaming = False
+    try:
         statuses = await services.approvals.statuses(ids)
         missing = [approval_id for approval_id in ids if approval_id not in statuses]
         if missing:
             raise HTTPException(404, f"no approval with id {missing[0]!r}")
-        if all(status is ApprovalStatus.PENDING for status in statuses.values()):
-            await wait_for(event, min(body.max_wait_ms, MAX_LONG_POLL_MS) / 1000)
-            statuses = await services.approvals.statuses(ids)
-    done = [i for i, status in statuses.items() if status is not ApprovalStatus.PENDING]
-    pending = [i for i, status in statuses.items() if status is ApprovalStatus.PENDING]
-    return WaitResult(decided=await services.approvals.get_many(done), pending=pending)
+        decided = [i for i, status in statuses.items() if status is not ApprovalStatus.PENDING]
+        if body.stream:
+            pending = {i for i, status in statuses.items() if status is ApprovalStatus.PENDING}
+            lines = stream_decisions(services, watch, decided, pending, deadline)
+            streaming = True
+            return WatchedStream(lines, watch)  # which closes the watch when it ends
+        while not decided and (left := deadline - time.monotonic()) > 0:
+            # A wake reads only the ids that fired: O(decided), not O(waiting).
+            fired = await watch.wait(left)
+            fired_statuses = await services.approvals.statuses(fired) if fired else {}
+            decided = [i for i, st in fired_statuses.items() if st is not ApprovalStatus.PENDING]
+    finally:
+        if not streaming:
+            watch.close()
+    done = set(decided)
+    pending_ids = [approval_id for approval_id in ids if approval_id not in done]
+    return WaitResult(decided=await services.approvals.get_many(decided), pending=pending_ids)
+
+
+async def stream_decisions(
+    services: Services, watch: Watch, decided: list[str], pending: set[str], deadline: float
+) -> AsyncIterator[bytes]:
+    """The NDJSON lines of a streamed wait: the decided approvals, then each new decision.
+
+    A wake reads only the ids that fired, so a decision costs O(1) however many wait.
+    """
+    for approval in await services.approvals.get_many(decided):
+        yield approval.model_dump_json(by_alias=True).encode() + b"\n"
+    while pending and (left := deadline - time.monotonic()) > 0:
+        fired = [approval_id for approval_id in await watch.wait(left) if approval_id in pending]
+        if not fired:
+            continue
+        lines = []
+        for approval in await services.approvals.get_many(fired):
+            if approval.is_decided:  # creation publishes too
+                pending.discard(approval.id)
+                lines.append(approval.model_dump_json(by_alias=True).encode() + b"\n")
+        if lines:
+            yield b"".join(lines)
+
+
+class WatchedStream(StreamingResponse):
+    """An NDJSON answer that releases its hub watch however it ends (done, error, hang-up)."""
+
+    media_type = "application/x-ndjson"
+
+    def __init__(self, content: AsyncIterator[bytes], watch: Watch) -> None:
+        super().__init__(content, headers={"Cache-Control": "no-store"})
+        self.watch = watch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.watch.close()
 
 
 @router.get("/{approval_id}", response_model=Approval, responses=errors(401, 404, 422))
@@ -138,10 +208,10 @@ async def get_approval(
     if wait_ms > 0:
         response.headers[LONG_POLL_HEADER] = str(MAX_LONG_POLL_MS)
         if not approval.is_decided:
-            with services.hub.watch([approval_id]) as event:
+            with services.hub.watch([approval_id]) as watch:
                 approval = await load(services, approval_id)  # decided while subscribing?
                 if not approval.is_decided:
-                    await wait_for(event, seconds_left(approval, wait_ms))
+                    await watch.wait(seconds_left(approval, wait_ms))
                     approval = await load(services, approval_id)
     return approval
 

@@ -13,7 +13,7 @@ from signoff.models import (
     InboundResponse,
     status_word,
 )
-from signoff.server.api._common import errors, wait_for
+from signoff.server.api._common import errors
 from signoff.server.api.approvals import IdempotencyKey, load, seconds_left, submit
 from signoff.server.auth import ApiCaller
 from signoff.server.services import Services, get_services
@@ -42,10 +42,10 @@ async def inbound(
     approval, _ = await submit(services, request, who, idempotency_key)
     wait_ms = min(body.max_wait_ms or 0, MAX_INBOUND_WAIT_MS)
     if wait_ms and not approval.is_decided:
-        with services.hub.watch([approval.id]) as event:
+        with services.hub.watch([approval.id]) as watch:
             approval = await load(services, approval.id)
             if not approval.is_decided:
-                await wait_for(event, seconds_left(approval, wait_ms))
+                await watch.wait(seconds_left(approval, wait_ms))
                 approval = await load(services, approval.id)
     return InboundResponse(
         status=status_word(approval.status),
