@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -77,14 +76,3 @@ def _json(status: int, content: Any) -> Response:
     if status == 204 or content is None:
         return Response(status_code=status)
     return JSONResponse(content, status_code=status)
-
-
-async def wait_for(event: asyncio.Event, seconds: float) -> bool:
-    """Wait up to ``seconds`` for ``event``; ``True`` if it fired."""
-    if seconds <= 0:
-        return event.is_set()
-    try:
-        await asyncio.wait_for(event.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True
