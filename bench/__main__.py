@@ -43,7 +43,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
     parser.add_argument("--parts", default="1,2,3,4,5,6", help="parts: 1-5, 6 (profiles)")
     parser.add_argument("--report-only", action="store_true", help="rewrite REPORT.md only")
-    parser.add_argument("--full", action="store_true", help="add N=5000 waiters to part 1")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy profiles")
     args = parser.parse_args(argv)
 
@@ -67,8 +66,6 @@ def main(argv: list[str]) -> int:
                 kwargs: dict[str, bool] = {}
                 if name == "service":
                     kwargs["profile"] = not args.no_profile
-                if name == "waiting":
-                    kwargs["full"] = args.full
                 results[name] = mod.run(args.quick, workdir, **kwargs)
                 results[name]["wall_s"] = time.monotonic() - t
                 results[name]["started"] = time.strftime("%H:%M:%S", time.localtime(started_at))

@@ -216,8 +216,8 @@ def one_run(
             proc.wait()
 
 
-def run(quick: bool, workdir: Path, full: bool = False) -> dict[str, Any]:
-    sizes = [100, 1000] + ([5000] if full else [])
+def run(quick: bool, workdir: Path) -> dict[str, Any]:
+    sizes = [100, 1000] + ([] if quick else [5000])
     reps = {100: 2, 1000: 2} if quick else {100: 3, 1000: 3, 5000: 2}
     idle = 4.0
     k = 10 if quick else 12
