@@ -10,49 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
 import subprocess
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, pyspy
 from bench.waiting import create_pending, one_run
 
 
-def aggregate(raw: Path) -> dict[str, Any] | None:
-    from bench.service import _idle, _short
-
-    if not raw.exists():
-        return None
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        for name in {_short(frame) for frame in frames}:
-            inclusive[name] += n
-        own[_short(frames[-1])] += n
-    return {
-        "samples": total,
-        "busy_samples": total - sum(v for k, v in own.items() if _idle(k)),
-        "top_self": [(k, v) for k, v in own.most_common(40) if not _idle(k)][:15],
-        "top_inclusive": [
-            (k, v)
-            for k, v in inclusive.most_common(300)
-            if any(s in k for s in ("signoff/", "sqlalchemy/", "pydantic", "aiosqlite", "json"))
-        ][:20],
-    }
-
-
 def profile_wake(workdir: Path, n: int, decisions: int) -> dict[str, Any]:
-    spy = shutil.which("py-spy") or str(Path(common.PY).parent / "py-spy")
     svc = common.service(workdir / "wake-profile")
     svc.start()
     assert svc.proc is not None
@@ -62,32 +29,11 @@ def profile_wake(workdir: Path, n: int, decisions: int) -> dict[str, Any]:
         sample = random.sample(ids, decisions)
         raw = workdir / "wake-profile.txt"
         seconds = 1.0 + 2.0 + decisions * 0.1 + 6.0
-        rec = subprocess.Popen(
-            [
-                spy,
-                "record",
-                "--pid",
-                str(svc.proc.pid),
-                "--duration",
-                str(int(seconds)),
-                "--rate",
-                "200",
-                "--format",
-                "raw",
-                "--output",
-                str(raw),
-                "--nonblocking",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        rec = pyspy.record(svc.proc.pid, seconds, 200, raw)
         t = time.monotonic()
         run = one_run(svc.url, "signoff", ids, sample, 1.0, workdir)
-        try:
-            rec.wait(max(5.0, seconds - (time.monotonic() - t) + 30))
-        except subprocess.TimeoutExpired:
-            rec.kill()
-        prof = aggregate(raw) or {}
+        pyspy.finish(rec, max(5.0, seconds - (time.monotonic() - t) + 30))
+        prof = pyspy.aggregate(raw) or {}
     finally:
         svc.stop()
     w = run["wake_ms"]
@@ -103,41 +49,17 @@ def profile_wake(workdir: Path, n: int, decisions: int) -> dict[str, Any]:
 def profile_delivery(workdir: Path, count: int) -> dict[str, Any]:
     from bench.delivery import throughput_once
 
-    spy = shutil.which("py-spy") or str(Path(common.PY).parent / "py-spy")
     raw = workdir / "delivery-profile.txt"
-    recorder: list[subprocess.Popen[bytes]] = []
+    recorder: list[subprocess.Popen[bytes] | None] = []
 
     def attach(svc: Any) -> None:
-        recorder.append(
-            subprocess.Popen(
-                [
-                    spy,
-                    "record",
-                    "--pid",
-                    str(svc.proc.pid),
-                    "--duration",
-                    "12",
-                    "--rate",
-                    "200",
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(raw),
-                    "--nonblocking",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        recorder.append(pyspy.record(svc.proc.pid, 12, 200, raw))
         time.sleep(0.5)
 
     result = throughput_once(workdir / "delivery-profile", count, on_started=attach)
     for rec in recorder:
-        try:
-            rec.wait(30)
-        except subprocess.TimeoutExpired:
-            rec.kill()
-    prof = aggregate(raw) or {}
+        pyspy.finish(rec, 30)
+    prof = pyspy.aggregate(raw) or {}
     prof.update(
         events=count,
         deliveries_per_s=result["deliveries_per_s"],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, pyspy
 from bench.rawhttp import Conn
 
 CREATE_TARGET = 1000.0  # creates/s on SQLite (issue 8)
@@ -217,82 +216,14 @@ def hold_once(url: str, pid: int, ids_file: Path, count: int, budget: float) -> 
 
 
 def profile(pid: int, url: str, seconds: float, out: Path) -> dict[str, Any] | None:
-    spy = shutil.which("py-spy") or str(Path(common.PY).parent / "py-spy")
-    if not Path(spy).exists():
-        return None
     raw = out.with_suffix(".txt")
-    rec = subprocess.Popen(
-        [
-            spy,
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(int(seconds)),
-            "--rate",
-            "100",
-            "--format",
-            "raw",
-            "--output",
-            str(raw),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    rec = pyspy.record(pid, seconds, 100, raw)
+    if rec is None:
+        return None
     time.sleep(0.5)
     throughput_once(url, seconds, 16)
-    try:
-        rec.wait(seconds + 30)
-    except subprocess.TimeoutExpired:
-        rec.kill()
-        return None
-    if not raw.exists():
-        return None
-    inclusive: Counter[str] = Counter()
-    own: Counter[str] = Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        seen = set()
-        for frame in frames:
-            name = _short(frame)
-            if name not in seen:
-                inclusive[name] += n
-                seen.add(name)
-        own[_short(frames[-1])] += n
-    busy = total - sum(v for k, v in own.items() if _idle(k))
-    return {
-        "samples": total,
-        "busy_samples": busy,
-        "top_self": [(k, v) for k, v in own.most_common(40) if not _idle(k)][:15],
-        "top_inclusive": [
-            (k, v)
-            for k, v in inclusive.most_common(200)
-            if any(s in k for s in ("signoff/", "sqlalchemy/", "pydantic", "aiosqlite", "json"))
-        ][:20],
-    }
-
-
-def _short(frame: str) -> str:
-    # py-spy raw frames look like "function (path/to/file.py:123)"
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    path = where.rsplit(":", 1)[0]
-    for marker in ("site-packages/", "src/", "lib/python3.11/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    return f"{name} ({path})"
-
-
-def _idle(name: str) -> bool:
-    return any(s in name for s in ("select (", "poll (", "_run_once", "epoll", "wait (threading"))
+    pyspy.finish(rec, seconds + 30)
+    return pyspy.aggregate(raw)
 
 
 def run(quick: bool, workdir: Path, profile_too: bool = True, **kw: Any) -> dict[str, Any]:
