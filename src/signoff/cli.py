@@ -175,7 +175,7 @@ def _database_url_option(func: F) -> F:
 
 @main.group()
 def keys() -> None:
-    """API keys and reviewer tokens stored by the service (hashed).
+    """API keys, admin keys and reviewer tokens stored by the service (hashed).
 
     Rotation without downtime: create the new key, move clients to it, revoke the old
     one; running services pick both changes up within seconds.
@@ -208,7 +208,13 @@ def _run_store(database_url: str, work: Callable[[Any], Any]) -> Any:
 
 @keys.command("create")
 @_database_url_option
-@click.option("--kind", type=click.Choice(["api", "reviewer"]), required=True)
+@click.option(
+    "--kind",
+    type=click.Choice(["api", "reviewer", "admin"]),
+    required=True,
+    help="api: pipelines; reviewer: a person who decides; admin: an operator (an API key "
+    "that may also act on other keys' approvals).",
+)
 @click.option("--name", required=True, help="Who or what uses it (a reviewer's name).")
 def keys_create(database_url: str, kind: str, name: str) -> None:
     """Create a key and print it once."""

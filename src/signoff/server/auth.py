@@ -1,4 +1,5 @@
-"""Who may call what: API keys submit and read, reviewer tokens decide.
+"""Who may call what: API keys submit and read, reviewer tokens decide, admin keys may
+do what API keys may and more (e.g. act on other keys' approvals).
 
 The dependencies are ``async def`` although they never await: FastAPI runs a plain
 ``def`` dependency in its thread pool, a thread hop on every request.
@@ -46,8 +47,14 @@ async def principal(
 
 
 async def api_key(who: Annotated[Principal, Depends(principal)]) -> Principal:
-    if who.kind != "api":
+    if who.kind not in ("api", "admin"):
         raise HTTPException(403, "this call needs an API key, not a reviewer token")
+    return who
+
+
+async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    if who.kind != "admin":
+        raise HTTPException(403, "this call needs an admin key")
     return who
 
 
@@ -60,3 +67,4 @@ async def reviewer(who: Annotated[Principal, Depends(principal)]) -> Principal:
 AnyCaller = Annotated[Principal, Depends(principal)]
 ApiCaller = Annotated[Principal, Depends(api_key)]
 ReviewerCaller = Annotated[Principal, Depends(reviewer)]
+AdminCaller = Annotated[Principal, Depends(admin)]

@@ -1,4 +1,4 @@
-"""API keys and reviewer tokens, kept only as SHA-256 hashes."""
+"""API keys, admin keys and reviewer tokens, kept only as SHA-256 hashes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from signoff.server.store.db import write
 from signoff.server.store.tables import credentials
 from signoff.server.store.tables import secrets as secrets_table
 
-Kind = Literal["api", "reviewer"]
+Kind = Literal["api", "reviewer", "admin"]
+KINDS: dict[str, Kind] = {"api": "api", "reviewer": "reviewer", "admin": "admin"}
+PREFIXES: dict[Kind, str] = {"api": "so_live_", "reviewer": "so_rev_", "admin": "so_adm_"}
 
 
 def key_hash(key: str) -> str:
@@ -27,7 +29,8 @@ def key_hash(key: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: an API key (a pipeline) or a reviewer token (a person)."""
+    """Who is calling: an API key (a pipeline), a reviewer token (a person), or an admin
+    key (an operator: everything an API key may, plus acting on other keys' objects)."""
 
     kind: Kind
     name: str
@@ -88,15 +91,16 @@ async def stored_entries(engine: AsyncEngine) -> list[KeyEntry]:
                 credentials.c.revoked_at.is_(None)
             )
         )
-        return [
-            KeyEntry(row.key_hash, Principal("api" if row.kind == "api" else "reviewer", row.name))
+        return [  # a kind this version does not know grants nothing
+            KeyEntry(row.key_hash, Principal(KINDS[row.kind], row.name))
             for row in rows
+            if row.kind in KINDS
         ]
 
 
 async def create_key(engine: AsyncEngine, kind: Kind, name: str) -> tuple[str, str]:
     """Store a new key (only its hash); returns (id, key) — the key is shown once."""
-    key = ("so_live_" if kind == "api" else "so_rev_") + secrets.token_urlsafe(24)
+    key = PREFIXES[kind] + secrets.token_urlsafe(24)
     key_id = new_id("key")
     async with write(engine) as conn:
         await conn.execute(

@@ -170,7 +170,8 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
     who = services.keyring.identify(token)
     if who is None or who.kind != "reviewer":
         error = (
-            "That is an API key for pipelines. Sign in with a reviewer token."
+            f"That is an {'admin' if who.kind == 'admin' else 'API'} key, not for these "
+            "pages. Sign in with a reviewer token."
             if who is not None
             else "That reviewer token is not known to this service."
         )
