@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +19,8 @@ from fastapi import HTTPException
 from signoff.server.auth import admin
 from signoff.server.process import ServiceProcess
 from signoff.server.store.credentials import Principal
-from tests.conftest import API_KEY, StartService
+from signoff.server.ui.session import COOKIE
+from tests.conftest import API_KEY, REVIEWER_TOKEN, StartService
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -84,3 +86,73 @@ def test_admin_caller_refuses_every_other_kind() -> None:
             asyncio.run(admin(Principal(kind, "someone")))  # type: ignore[arg-type]
         assert refused.value.status_code == 403
     assert asyncio.run(admin(Principal("admin", "ops"))) == Principal("admin", "ops")
+
+
+# -- sessions ---------------------------------------------------------------------------
+
+
+def csrf_in(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def get(service: ServiceProcess, path: str, cookie: str | None = None) -> httpx.Response:
+    headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else {}
+    return httpx.get(f"{service.url}{path}", headers=headers)
+
+
+def post_form(
+    service: ServiceProcess, path: str, cookie: str | None, fields: dict[str, str]
+) -> httpx.Response:
+    headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else {}
+    return httpx.post(f"{service.url}{path}", data=fields, headers=headers)
+
+
+def sign_in(service: ServiceProcess, next_path: str = "/inbox") -> tuple[str, str]:
+    """As a browser does: the form and its cookie, then the token; (cookie, CSRF token)."""
+    form = get(service, "/signin")
+    anonymous = form.cookies[COOKIE]
+    fields = {"csrf": csrf_in(form.text), "token": REVIEWER_TOKEN, "next": next_path}
+    signed_in = post_form(service, "/signin", anonymous, fields)
+    assert signed_in.status_code == 303, signed_in.text
+    cookie = signed_in.cookies[COOKIE]
+    inbox = get(service, "/inbox", cookie)
+    assert inbox.status_code == 200
+    return cookie, csrf_in(inbox.text)
+
+
+def test_sign_out_ends_the_session_on_every_process(
+    start_service: StartService, database_url: str | None
+) -> None:
+    """Two processes sharing one database: signing out on one ends it on the other too."""
+    first, second = start_service(database_url), start_service(database_url)
+    approval_id = create_approval(first).json()["id"]
+    cookie, csrf = sign_in(first)
+    other_cookie, _ = sign_in(first)  # the same reviewer on another device
+    assert get(second, "/inbox", cookie).status_code == 200  # one session, any process
+
+    signed_out = post_form(first, "/signout", cookie, {"csrf": csrf})
+    assert signed_out.status_code == 303 and "signedout=1" in signed_out.headers["location"]
+
+    for service in (first, second):
+        inbox = get(service, "/inbox", cookie)
+        assert inbox.status_code == 303 and inbox.headers["location"].startswith("/signin")
+        assert get(service, f"/review/{approval_id}/live", cookie).status_code == 401
+        decision = post_form(
+            service, f"/review/{approval_id}/decision", cookie,
+            {"csrf": csrf, "decision": "approve", "note": "after sign-out"},
+        )  # fmt: skip
+        assert decision.status_code == 303 and decision.headers["location"].startswith("/signin")
+    read = httpx.get(f"{first.url}/api/approvals/{approval_id}", headers={"x-api-key": API_KEY})
+    assert read.json()["status"] == "PENDING" and read.json()["decidedBy"] is None
+
+    # The reviewer's other session is untouched, and signing in again works.
+    assert get(second, "/inbox", other_cookie).status_code == 200
+    again, again_csrf = sign_in(second)
+    decided = post_form(
+        first, f"/review/{approval_id}/decision", again, {"csrf": again_csrf, "decision": "reject"}
+    )
+    assert decided.status_code == 303 and decided.headers["location"] == f"/review/{approval_id}"
+    read = httpx.get(f"{first.url}/api/approvals/{approval_id}", headers={"x-api-key": API_KEY})
+    assert read.json()["status"] == "REJECTED"

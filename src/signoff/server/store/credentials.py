@@ -1,4 +1,4 @@
-"""API keys, admin keys and reviewer tokens, kept only as SHA-256 hashes."""
+"""API keys, admin keys and reviewer tokens (kept only as SHA-256 hashes); page sessions."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff.server.ids import new_id
 from signoff.server.store.db import write
-from signoff.server.store.tables import credentials
+from signoff.server.store.tables import credentials, sessions
 from signoff.server.store.tables import secrets as secrets_table
 
 Kind = Literal["api", "reviewer", "admin"]
@@ -183,3 +183,42 @@ async def session_secret(engine: AsyncEngine) -> str:
             stored = await conn.scalar(query)
         return str(stored)
     return value
+
+
+async def open_session(engine: AsyncEngine, reviewer: str, max_age: float) -> str:
+    """A new signed-in session's id; sessions past ``max_age`` are pruned on the way.
+
+    Only the id is stored (the cookie carries it, signed), so a database dump holds
+    nothing that signs anyone in.
+    """
+    now = datetime.now(timezone.utc)
+    session_id = new_id("ses")
+    async with write(engine) as conn:
+        await conn.execute(
+            delete(sessions).where(sessions.c.created_at < now - timedelta(seconds=max_age))
+        )
+        await conn.execute(
+            sessions.insert().values(id=session_id, reviewer=reviewer, created_at=now)
+        )
+    return session_id
+
+
+async def session_open(engine: AsyncEngine, session_id: str) -> bool:
+    """Whether the session is still there and not signed out (on any process)."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            select(sessions.c.id)
+            .where(sessions.c.id == session_id)
+            .where(sessions.c.revoked_at.is_(None))
+        )
+    return found is not None
+
+
+async def end_session(engine: AsyncEngine, session_id: str) -> None:
+    async with write(engine) as conn:
+        await conn.execute(
+            sessions.update()
+            .where(sessions.c.id == session_id)
+            .where(sessions.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(timezone.utc))
+        )

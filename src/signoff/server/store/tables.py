@@ -180,3 +180,13 @@ idempotency_keys = Table(
     Column("body", JSON),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),  # what the signed cookie carries
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("revoked_at", UTCDateTime),
+)

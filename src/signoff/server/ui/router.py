@@ -20,12 +20,19 @@ from pydantic import ValidationError
 from signoff.models import Approval, ApprovalStatus, DecisionRequest, RiskLevel
 from signoff.server.api import approvals as approvals_api
 from signoff.server.services import Services, get_services
-from signoff.server.store.credentials import key_hash, session_secret
+from signoff.server.store.credentials import (
+    end_session,
+    key_hash,
+    open_session,
+    session_open,
+    session_secret,
+)
 from signoff.server.ui import queries
 from signoff.server.ui.diff import diff
 from signoff.server.ui.render import SECURITY_HEADERS, render
 from signoff.server.ui.session import (
     COOKIE,
+    MAX_AGE,
     Session,
     SessionCodec,
     clear_cookie,
@@ -59,10 +66,14 @@ async def codec(request: Request, services: Services) -> SessionCodec:
 
 
 async def current_session(request: Request, services: Services) -> Session | None:
+    """The cookie's session; a signed-in one only while its row says it is not signed out."""
     value = request.cookies.get(COOKIE)
     if not value:
         return None
-    return (await codec(request, services)).decode(value, services.keyring)
+    session = (await codec(request, services)).decode(value, services.keyring)
+    if session and session.id and not await session_open(services.approvals.engine, session.id):
+        return None
+    return session
 
 
 def html(body: str, status: int = 200) -> HTMLResponse:
@@ -176,7 +187,8 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
             else "That reviewer token is not known to this service."
         )
         return await sign_in_form(request, services, session, target, error=error, status=401)
-    _, cookie = (await codec(request, services)).signed_in(who, key_hash(token))
+    session_id = await open_session(services.approvals.engine, who.name, MAX_AGE)
+    _, cookie = (await codec(request, services)).signed_in(who, key_hash(token), session_id)
     response = RedirectResponse(target, status_code=303)
     set_cookie(response, cookie, secure=is_secure(request, services.settings.base_url))
     return response
@@ -187,6 +199,8 @@ async def sign_out(request: Request, services: ServicesDep) -> Response:
     session = await current_session(request, services)
     if not csrf_ok(session, (await form(request)).get("csrf")):
         return refused(request, session)
+    if session and session.id:
+        await end_session(services.approvals.engine, session.id)
     response = RedirectResponse("/signin?signedout=1", status_code=303)
     clear_cookie(response, secure=is_secure(request, services.settings.base_url))
     return response

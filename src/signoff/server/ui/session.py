@@ -1,8 +1,10 @@
 """Reviewer sessions in a signed cookie, and the CSRF token every form carries.
 
-The cookie holds no secret: who signed in, which reviewer token they used (as a keyed
-fingerprint, so replacing or revoking the token ends the session), a CSRF token and
-when it was issued, signed with HMAC-SHA256. It is ``HttpOnly`` and ``SameSite=Lax``
+The cookie holds no secret: which reviewer token was used (as a keyed fingerprint, so
+replacing or revoking the token ends the session), the id of the session's row in the
+``sessions`` table (signing out revokes the row, so a copied cookie stops working on
+every process sharing the database), a CSRF token and when it was issued, signed with
+HMAC-SHA256. It is ``HttpOnly`` and ``SameSite=Lax``
 (``Lax``, not ``Strict``: a reviewer who follows a ``reviewUrl`` from chat or e-mail
 must arrive signed in; cross-site POSTs still carry no cookie).
 """
@@ -32,6 +34,8 @@ class Session:
     csrf: str
     issued: int
     reviewer: Principal | None = None
+    id: str | None = None
+    """The ``sessions`` row of a signed-in session; ``None`` before signing in."""
 
 
 def _b64(raw: bytes) -> str:
@@ -60,7 +64,11 @@ class SessionCodec:
         return f"{payload}.{self._sign(payload)}"
 
     def decode(self, value: str, keyring: Keyring, now: float | None = None) -> Session | None:
-        """The session in a cookie, or ``None`` if forged, stale or its token is gone."""
+        """The session in a cookie, or ``None`` if forged, stale or its token is gone.
+
+        Whether a signed-in session was signed out is the database's to say (the caller
+        checks ``Session.id``).
+        """
         payload, _, signature = value.partition(".")
         if not payload or not hmac.compare_digest(signature, self._sign(payload)):
             return None
@@ -71,27 +79,39 @@ class SessionCodec:
             return None
         if issued + MAX_AGE < (now if now is not None else time.time()):
             return None
-        kid = data.get("k")
+        kid, sid = data.get("k"), data.get("s")
         if kid is None:
             return Session(csrf=csrf, issued=issued)
+        if not isinstance(sid, str):  # signed in before sessions were revocable
+            return None
         for entry in keyring.entries:
             if entry.principal.kind == "reviewer" and hmac.compare_digest(
                 self.fingerprint(entry.hash), str(kid)
             ):
-                return Session(csrf=csrf, issued=issued, reviewer=entry.principal)
+                return Session(csrf=csrf, issued=issued, reviewer=entry.principal, id=sid)
         return None
 
     def anonymous(self) -> tuple[Session, str]:
         session = Session(csrf=secrets.token_urlsafe(24), issued=int(time.time()))
         return session, self.encode({"c": session.csrf, "t": session.issued})
 
-    def signed_in(self, principal: Principal, key_hash: str) -> tuple[Session, str]:
+    def signed_in(
+        self, principal: Principal, key_hash: str, session_id: str
+    ) -> tuple[Session, str]:
         """A fresh CSRF token at sign-in, so one planted before it is worthless after."""
         session = Session(
-            csrf=secrets.token_urlsafe(24), issued=int(time.time()), reviewer=principal
+            csrf=secrets.token_urlsafe(24),
+            issued=int(time.time()),
+            reviewer=principal,
+            id=session_id,
         )
         value = self.encode(
-            {"c": session.csrf, "t": session.issued, "k": self.fingerprint(key_hash)}
+            {
+                "c": session.csrf,
+                "t": session.issued,
+                "k": self.fingerprint(key_hash),
+                "s": session_id,
+            }
         )
         return session, value
 
