@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -29,22 +30,76 @@ MAX_JSON_DEPTH = 32
 MAX_JSON_BYTES = 256 * 1024
 
 
+def text_problem(value: str) -> str | None:
+    """Why a string cannot be stored and sent on as it is, or ``None``.
+
+    PostgreSQL text cannot hold NUL, and a lone surrogate (``"\\ud800"`` is a valid JSON
+    escape) is not Unicode: UTF-8 cannot encode it, so every later read would fail.
+    """
+    if "\x00" in value:
+        return "contains a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid Unicode)"
+    return None
+
+
+def json_problem(value: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why a JSON value cannot be stored, or ``None``: walked with a stack, not recursion,
+    so a value nested thousands of levels deep is refused instead of crashing the walk."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= max_depth:
+                return f"nested deeper than {max_depth} levels"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if isinstance(key, str) and (problem := text_problem(key)):
+                        return f"a key {problem}"
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if problem := text_problem(item):
+                return f"a string {problem}"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "numbers must be finite (no NaN or Infinity)"
+    return None
+
+
 def json_depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((json_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((json_depth(v) for v in value), default=0)
-    return 0
+    """Levels of nesting (``{}`` is 1), counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def check_json_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Details are the reviewer's to read: bounded in nesting and size."""
+    """Details are the reviewer's to read: bounded in nesting and size, storable as given."""
     if value is None:
         return value
-    if json_depth(value) > MAX_JSON_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if problem := json_problem(value):
+        raise ValueError(problem)
     if len(json.dumps(value, separators=(",", ":"), default=str)) > MAX_JSON_BYTES:
         raise ValueError(f"larger than {MAX_JSON_BYTES // 1024} KiB")
+    return value
+
+
+def check_text(value: str | None) -> str | None:
+    """For plain string fields: storable as given (no NUL, no lone surrogate)."""
+    if value is not None and (problem := text_problem(value)):
+        raise ValueError(problem)
     return value
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from signoff.models._base import JsonObject, UtcDateTime, WireModel
+from signoff.models.webhooks import check_url
 
 MAX_INBOUND_WAIT_MS = 10_000
 """The seed caps the short wait of `/api/webhooks/inbound` at 10 s."""
@@ -72,11 +73,8 @@ class Source(WireModel):
 
 
 def _check_http_url(value: str | None) -> str | None:
-    if value is None:
-        return value
-    if not value.startswith(("http://", "https://")) or len(value) > 2000:
-        raise ValueError("must be an http:// or https:// URL of at most 2000 characters")
-    return value
+    """The same rule as every webhook URL: http(s), a host, nothing unsendable."""
+    return check_url(value)
 
 
 class ApprovalRequest(WireModel):

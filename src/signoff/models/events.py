@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from signoff.models._base import JsonObject, UtcDateTime
 
@@ -78,6 +78,20 @@ class PublishEvent(SnakeModel):
     subject_id: str | None = Field(default=None, max_length=100)
     entity_id: str | None = Field(default=None, max_length=100)
     processing_channel_id: str | None = Field(default=None, max_length=100)
+
+    @field_validator("data")
+    @classmethod
+    def _subject_in_data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """``data.id`` names the event's subject (a payment id): a short string or absent."""
+        subject = value.get("id")
+        if subject is not None and (not isinstance(subject, str) or not 0 < len(subject) <= 100):
+            raise ValueError("id: must be a string of 1 to 100 characters")
+        return value
+
+    @property
+    def subject(self) -> str | None:
+        """Which subject the event is about: ``subject_id``, else ``data.id``."""
+        return self.subject_id or self.data.get("id")
 
 
 class PublishedEvent(SnakeModel):

@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signoff.server.ids import new_id
 
@@ -58,13 +57,19 @@ VALIDATION_STATUS = {"/webhooks": 400}
 """Seed 002 answers invalid webhooks with 400; everything else uses 422."""
 
 
-def _cko_body(request: Request, message: str, error_type: str, codes: list[str]) -> dict[str, Any]:
+def cko_body(
+    message: str, error_type: str, codes: list[str], request_id: str | None
+) -> dict[str, Any]:
     return {
         "error": message,
         "error_type": error_type,
         "error_codes": codes,
-        "request_id": request.headers.get("cko-request-id") or new_id("req"),
+        "request_id": request_id or new_id("req"),
     }
+
+
+def _cko_body(request: Request, message: str, error_type: str, codes: list[str]) -> dict[str, Any]:
+    return cko_body(message, error_type, codes, request.headers.get("cko-request-id"))
 
 
 def install(app: FastAPI) -> None:
@@ -121,43 +126,3 @@ def database_unavailable() -> JSONResponse:
         status_code=503,
         headers={"Retry-After": "1"},
     )
-
-
-class BodyLimit:
-    """Refuses bodies over ``limit`` bytes with 413 before the handler reads them."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(send)
-                return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    # Raised while the route reads its body, so FastAPI's handler answers.
-                    raise HTTPException(413, f"request body is larger than {self.limit} bytes")
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            {"error": f"request body is larger than {self.limit} bytes"}, status_code=413
-        )
-        await response({"type": "http"}, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request, Response
@@ -14,7 +13,7 @@ from signoff.models import ErrorBody
 from signoff.server.errors import CkoError
 from signoff.server.services import Services
 from signoff.server.store.credentials import Principal
-from signoff.server.store.idempotency import KeyReused
+from signoff.server.store.idempotency import KeyReused, Work
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
@@ -47,28 +46,24 @@ async def replayable(
     request: Request,
     key: str | None,
     body: dict[str, Any],
-    produce: Callable[[], Awaitable[tuple[int, Any]]],
+    work: Work,
 ) -> Response:
-    """Answer ``produce()``; with an idempotency key, replay the first answer instead.
+    """Answer ``work``; with an idempotency key, exactly once: replays get the first answer.
 
     The key is scoped to the caller, method and path; reused with another body it is 409.
+    ``work`` gets the transaction to write in (``None`` without a key: it opens its own).
     """
     if not key:
-        status, content = await produce()
+        status, content = await work(None)
         return _json(status, content)
-    scoped = f"{who.name}:{request.method}:{request.url.path}:{key}"
-    digest = body_hash(body)
+    scoped = f"{who.kind}:{who.name}:{request.method}:{request.url.path}:{key}"
     try:
-        remembered = await services.idempotency.recall(scoped, digest)
+        status, content = await services.idempotency.run_once(scoped, body_hash(body), work)
     except KeyReused:
         raise CkoError(
             409, "Cko-Idempotency-Key was already used with a different request body",
             "idempotency_key_reused",
         ) from None  # fmt: skip
-    if remembered is not None:
-        return _json(*remembered)
-    status, content = await produce()
-    await services.idempotency.remember(scoped, digest, status, content)
     return _json(status, content)
 
 

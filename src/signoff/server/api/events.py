@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signoff.models.events import Delivery, PublishedEvent, PublishEvent, unknown_event_types
 from signoff.server.api._common import errors, replayable
@@ -40,23 +41,24 @@ async def publish_event(
     if unknown_event_types([body.type]):
         raise CkoError(422, f"type: unknown event type {body.type!r}", "event_type_invalid")
 
-    async def produce() -> tuple[int, Any]:
+    async def produce(conn: AsyncConnection | None) -> tuple[int, Any]:
         event = NewEvent(
             type=body.type,
             data=body.data,
             source="api",
-            subject_id=body.subject_id or body.data.get("id"),
+            subject_id=body.subject,
             entity_id=body.entity_id,
             processing_channel_id=body.processing_channel_id,
         )
-        queued = await services.events.publish(event)
-        services.worker.kick()
+        queued = await services.events.publish(event, conn=conn)
         published = PublishedEvent(
             id=event.id, type=event.type, created_on=event.created_at, deliveries=queued
         )
         return 201, published.to_wire()
 
-    return await replayable(services, who, request, idempotency_key, body.to_wire(), produce)
+    answer = await replayable(services, who, request, idempotency_key, body.to_wire(), produce)
+    services.worker.kick()  # after the commit: the worker finds what was queued
+    return answer
 
 
 @router.get(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signoff.models.events import Delivery, EventTypesRequest, unknown_event_types
 from signoff.models.webhooks import Webhook, WebhookPatch, WebhookRequest
@@ -60,9 +61,9 @@ async def register_webhook(
     request: Request,
     idempotency_key: CkoIdempotencyKey = None,
 ) -> Response:
-    async def produce() -> tuple[int, Any]:
+    async def produce(conn: AsyncConnection | None) -> tuple[int, Any]:
         try:
-            created = await services.subscriptions.create_webhook(body)
+            created = await services.subscriptions.create_webhook(body, conn)
         except DuplicateUrl:
             raise duplicate(body.url) from None
         return 201, created.to_wire()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signoff.models.events import EventTypesRequest
 from signoff.models.workflows import (
@@ -30,7 +31,13 @@ from signoff.server.api.webhooks import CkoIdempotencyKey, check_known, send_tes
 from signoff.server.auth import ApiCaller
 from signoff.server.errors import CkoError
 from signoff.server.services import Services, get_services
-from signoff.server.store.subscriptions import action_item, condition_item, links
+from signoff.server.store.subscriptions import (
+    MAX_PARTS,
+    TooMany,
+    action_item,
+    condition_item,
+    links,
+)
 
 router = APIRouter(prefix="/workflows", tags=["workflows"], responses=errors(403, 429, 503))
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -250,8 +257,8 @@ async def create_workflow(
     request: Request,
     idempotency_key: CkoIdempotencyKey = None,
 ) -> Response:
-    async def produce() -> tuple[int, Any]:
-        created = await services.subscriptions.create_workflow(body)
+    async def produce(conn: AsyncConnection | None) -> tuple[int, Any]:
+        created = await services.subscriptions.create_workflow(body, conn)
         return 201, Created(id=created.id, links=created.links).to_wire()
 
     return await replayable(services, who, request, idempotency_key, body.to_wire(), produce)
@@ -305,8 +312,15 @@ async def _add(
     item: dict[str, Any],
     body: dict[str, Any],
 ) -> Response:
-    async def produce() -> tuple[int, Any]:
-        new_id = await services.subscriptions.add_part(workflow_id, part, item)
+    async def produce(conn: AsyncConnection | None) -> tuple[int, Any]:
+        try:
+            new_id = await services.subscriptions.add_part(workflow_id, part, item, conn)
+        except TooMany:
+            raise CkoError(
+                422,
+                f"{part}: a workflow holds at most {MAX_PARTS} {part}",
+                f"workflow_{part}_limit_exceeded",
+            ) from None
         if new_id is None:
             raise not_found("workflow", workflow_id)
         return 201, {"id": new_id}

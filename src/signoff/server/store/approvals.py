@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -337,13 +338,24 @@ def encode_cursor(created_at: datetime, approval_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_CURSOR_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """A cursor this server handed out, checked: a decoded year 1 or 9999 or an id with
+    odd characters would otherwise reach the database (and fail there, as a 500)."""
+    problem = ValueError("cursor: not a cursor this server handed out")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_at, approval_id = raw.split("|", 1)
-        return datetime.fromisoformat(created_at), approval_id
+        moment = datetime.fromisoformat(created_at)
     except (ValueError, UnicodeDecodeError):
-        raise ValueError("cursor: not a cursor this server handed out") from None
+        raise problem from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if not 1970 <= moment.year <= 9000 or not _CURSOR_ID.fullmatch(approval_id):
+        raise problem
+    return moment, approval_id
 
 
 __all__ = [

@@ -50,12 +50,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(database_url: str) -> AsyncEngine:
+    """``hide_parameters``: a failed statement's error never carries its values, which
+    include webhook header values, action credentials and signature keys."""
     url = async_url(database_url)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, pool_size=8, max_overflow=8)
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 _write_locks: WeakKeyDictionary[AsyncEngine, asyncio.Lock] = WeakKeyDictionary()
@@ -78,6 +82,34 @@ async def write(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         lock = _write_locks[engine] = asyncio.Lock()
     async with lock, engine.begin() as conn:
         yield conn
+
+
+@asynccontextmanager
+async def joined(
+    engine: AsyncEngine, conn: AsyncConnection | None
+) -> AsyncIterator[AsyncConnection]:
+    """The caller's transaction when one is given, else a new write transaction.
+
+    An idempotent create runs inside the transaction that claims its key, so the object
+    and the remembered answer commit together or not at all.
+    """
+    if conn is not None:
+        yield conn
+        return
+    async with write(engine) as own:
+        yield own
+
+
+@asynccontextmanager
+async def reading(
+    engine: AsyncEngine, conn: AsyncConnection | None
+) -> AsyncIterator[AsyncConnection]:
+    """The caller's connection (to read its own uncommitted writes), else a new one."""
+    if conn is not None:
+        yield conn
+        return
+    async with engine.connect() as own:
+        yield own
 
 
 def _upgrade(connection: Connection) -> None:

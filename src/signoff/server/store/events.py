@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from signoff.models.events import Delivery, DeliveryAttemptOut, Event
 from signoff.server.ids import new_id
 from signoff.server.store import outbox
-from signoff.server.store.db import write
+from signoff.server.store.db import joined, write
 from signoff.server.store.tables import (
     deliveries,
     endpoint_health,
@@ -174,9 +174,14 @@ class EventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def publish(self, event: NewEvent, targets: list[Target] | None = None) -> int:
-        async with write(self.engine) as conn:
-            return await publish(conn, event, targets)
+    async def publish(
+        self,
+        event: NewEvent,
+        targets: list[Target] | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> int:
+        async with joined(self.engine, conn) as own:
+            return await publish(own, event, targets)
 
     async def get(self, event_id: str) -> RowMapping | None:
         async with self.engine.connect() as conn:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from signoff.models.events import Link, Links
 from signoff.models.webhooks import Health, Webhook, WebhookPatch, WebhookRequest
@@ -22,13 +23,20 @@ from signoff.models.workflows import (
     WorkflowSummary,
 )
 from signoff.server.ids import new_id
-from signoff.server.store.db import write
+from signoff.server.store.db import joined, reading, write
 from signoff.server.store.events import Target, webhook_target, workflow_targets
 from signoff.server.store.tables import endpoint_health, webhooks, workflows
+
+MAX_PARTS = 20
+"""Actions, and conditions, one workflow may hold (docs/security.md)."""
 
 
 class DuplicateUrl(Exception):
     """Another webhook already has this URL (the seed's 409)."""
+
+
+class TooMany(Exception):
+    """The workflow already holds ``MAX_PARTS`` actions (or conditions)."""
 
 
 def utcnow() -> datetime:
@@ -75,11 +83,13 @@ class SubscriptionStore:
 
     # -- webhooks ---------------------------------------------------------------------
 
-    async def _health(self, ids: list[str]) -> dict[str, RowMapping]:
+    async def _health(
+        self, ids: list[str], conn: AsyncConnection | None = None
+    ) -> dict[str, RowMapping]:
         if not ids:
             return {}
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
+        async with reading(self.engine, conn) as own:
+            rows = await own.execute(
                 select(endpoint_health).where(endpoint_health.c.target_id.in_(ids))
             )
             return {row["target_id"]: row for row in rows.mappings()}
@@ -106,31 +116,35 @@ class SubscriptionStore:
         health = await self._health([row["id"] for row in rows])
         return [self._webhook(row, health.get(row["id"])) for row in rows]
 
-    async def get_webhook(self, webhook_id: str) -> Webhook | None:
-        async with self.engine.connect() as conn:
+    async def get_webhook(
+        self, webhook_id: str, conn: AsyncConnection | None = None
+    ) -> Webhook | None:
+        async with reading(self.engine, conn) as own:
             row = (
-                (await conn.execute(select(webhooks).where(webhooks.c.id == webhook_id)))
+                (await own.execute(select(webhooks).where(webhooks.c.id == webhook_id)))
                 .mappings()
                 .first()
             )
-        if row is None:
-            return None
-        return self._webhook(row, (await self._health([webhook_id])).get(webhook_id))
+            if row is None:
+                return None
+            return self._webhook(row, (await self._health([webhook_id], own)).get(webhook_id))
 
-    async def create_webhook(self, body: WebhookRequest) -> Webhook:
+    async def create_webhook(
+        self, body: WebhookRequest, conn: AsyncConnection | None = None
+    ) -> Webhook:
         webhook_id = new_webhook_id()
-        try:
-            async with write(self.engine) as conn:
-                await conn.execute(
+        async with joined(self.engine, conn) as own:
+            try:
+                await own.execute(
                     webhooks.insert().values(
                         id=webhook_id,
                         created_at=utcnow(),
                         **body.model_dump(mode="json"),
                     )
                 )
-        except IntegrityError:
-            raise DuplicateUrl(body.url) from None
-        created = await self.get_webhook(webhook_id)
+            except IntegrityError:
+                raise DuplicateUrl(body.url) from None
+            created = await self.get_webhook(webhook_id, own)
         assert created is not None
         return created
 
@@ -211,25 +225,34 @@ class SubscriptionStore:
                 for row in rows
             ]
 
-    async def _row(self, workflow_id: str) -> RowMapping | None:
-        async with self.engine.connect() as conn:
-            return (
-                (await conn.execute(select(workflows).where(workflows.c.id == workflow_id)))
-                .mappings()
-                .first()
-            )
+    async def _row(
+        self, workflow_id: str, conn: AsyncConnection | None = None, *, lock: bool = False
+    ) -> RowMapping | None:
+        """``lock``: hold the row until the transaction ends (PostgreSQL ``FOR UPDATE``;
+        SQLite's writers are already one at a time), so a read-modify-write of the lists
+        inside it cannot lose a concurrent writer's change."""
+        query = select(workflows).where(workflows.c.id == workflow_id)
+        if lock:
+            query = query.with_for_update()
+        async with reading(self.engine, conn) as own:
+            return (await own.execute(query)).mappings().first()
 
-    async def get_workflow(self, workflow_id: str) -> Workflow | None:
-        row = await self._row(workflow_id)
-        if row is None:
-            return None
-        health = await self._health([a["id"] for a in row["actions"]])
+    async def get_workflow(
+        self, workflow_id: str, conn: AsyncConnection | None = None
+    ) -> Workflow | None:
+        async with reading(self.engine, conn) as own:
+            row = await self._row(workflow_id, own)
+            if row is None:
+                return None
+            health = await self._health([a["id"] for a in row["actions"]], own)
         return self._workflow(row, health)
 
-    async def create_workflow(self, body: WorkflowRequest) -> Workflow:
+    async def create_workflow(
+        self, body: WorkflowRequest, conn: AsyncConnection | None = None
+    ) -> Workflow:
         workflow_id = new_id("wf")
-        async with write(self.engine) as conn:
-            await conn.execute(
+        async with joined(self.engine, conn) as own:
+            await own.execute(
                 workflows.insert().values(
                     id=workflow_id,
                     name=body.name,
@@ -239,80 +262,102 @@ class SubscriptionStore:
                     created_at=utcnow(),
                 )
             )
-        created = await self.get_workflow(workflow_id)
+            created = await self.get_workflow(workflow_id, own)
         assert created is not None
         return created
 
-    async def _save(self, workflow_id: str, **values: Any) -> Workflow | None:
-        async with write(self.engine) as conn:
-            result = await conn.execute(
-                update(workflows).where(workflows.c.id == workflow_id).values(**values)
-            )
-        if result.rowcount != 1:
-            return None
-        return await self.get_workflow(workflow_id)
-
     async def patch_workflow(self, workflow_id: str, body: WorkflowPatch) -> Workflow | None:
-        row = await self._row(workflow_id)
-        if row is None:
-            return None
-        values: dict[str, Any] = {}
-        if body.name is not None:
-            values["name"] = body.name
-        if body.active is not None:
-            values["active"] = body.active
-        if body.conditions is not None:
-            values["conditions"] = [_condition_with_id(c) for c in body.conditions]
-        if body.actions is not None:
-            known = {a["id"] for a in row["actions"]}
-            values["actions"] = [
-                _action_with_id(a, keep=a.workflow_action_id or a.id)
-                if (a.workflow_action_id or a.id) in known
-                else _action_with_id(a)
-                for a in body.actions
-            ]
-        if not values:
-            return await self.get_workflow(workflow_id)
-        return await self._save(workflow_id, **values)
+        async with write(self.engine) as conn:
+            row = await self._row(workflow_id, conn, lock=True)
+            if row is None:
+                return None
+            values: dict[str, Any] = {}
+            if body.name is not None:
+                values["name"] = body.name
+            if body.active is not None:
+                values["active"] = body.active
+            if body.conditions is not None:
+                values["conditions"] = [_condition_with_id(c) for c in body.conditions]
+            if body.actions is not None:
+                known = {a["id"] for a in row["actions"]}
+                values["actions"] = [
+                    _action_with_id(a, keep=a.workflow_action_id or a.id)
+                    if (a.workflow_action_id or a.id) in known
+                    else _action_with_id(a)
+                    for a in body.actions
+                ]
+            if values:
+                await conn.execute(
+                    update(workflows).where(workflows.c.id == workflow_id).values(**values)
+                )
+            return await self.get_workflow(workflow_id, conn)
 
     async def delete_workflow(self, workflow_id: str) -> bool:
         async with write(self.engine) as conn:
             result = await conn.execute(delete(workflows).where(workflows.c.id == workflow_id))
         return result.rowcount == 1
 
-    async def add_part(self, workflow_id: str, part: str, item: dict[str, Any]) -> str | None:
-        """Append an action or condition; its new id, or ``None`` for an unknown workflow."""
-        row = await self._row(workflow_id)
+    async def _change_part(
+        self,
+        conn: AsyncConnection,
+        workflow_id: str,
+        part: str,
+        change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
+    ) -> bool | None:
+        """Apply ``change`` to the locked workflow's list; ``None``: no such workflow,
+        ``False``: ``change`` found nothing to change (it answered ``None``)."""
+        row = await self._row(workflow_id, conn, lock=True)
         if row is None:
             return None
-        items = [*row[part], item]
-        await self._save(workflow_id, **{part: items})
-        return str(item["id"])
+        items = change(list(row[part]))
+        if items is None:
+            return False
+        await conn.execute(
+            update(workflows).where(workflows.c.id == workflow_id).values(**{part: items})
+        )
+        return True
+
+    async def add_part(
+        self,
+        workflow_id: str,
+        part: str,
+        item: dict[str, Any],
+        conn: AsyncConnection | None = None,
+    ) -> str | None:
+        """Append an action or condition; its new id, or ``None`` for an unknown workflow.
+
+        Raises :class:`TooMany` when the workflow already holds ``MAX_PARTS`` of them.
+        """
+
+        def append(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if len(items) >= MAX_PARTS:
+                raise TooMany(part)
+            return [*items, item]
+
+        async with joined(self.engine, conn) as own:
+            found = await self._change_part(own, workflow_id, part, append)
+        return None if found is None else str(item["id"])
 
     async def replace_part(
         self, workflow_id: str, part: str, item_id: str, item: dict[str, Any]
     ) -> bool | None:
         """``None``: no such workflow; ``False``: no such action/condition."""
-        row = await self._row(workflow_id)
-        if row is None:
-            return None
-        items = list(row[part])
-        for index, existing in enumerate(items):
-            if existing["id"] == item_id:
-                items[index] = {**item, "id": item_id}
-                await self._save(workflow_id, **{part: items})
-                return True
-        return False
+
+        def replace(items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+            if not any(existing["id"] == item_id for existing in items):
+                return None
+            return [{**item, "id": item_id} if e["id"] == item_id else e for e in items]
+
+        async with write(self.engine) as conn:
+            return await self._change_part(conn, workflow_id, part, replace)
 
     async def remove_part(self, workflow_id: str, part: str, item_id: str) -> bool | None:
-        row = await self._row(workflow_id)
-        if row is None:
-            return None
-        items = [item for item in row[part] if item["id"] != item_id]
-        if len(items) == len(row[part]):
-            return False
-        await self._save(workflow_id, **{part: items})
-        return True
+        def remove(items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+            kept = [existing for existing in items if existing["id"] != item_id]
+            return None if len(kept) == len(items) else kept
+
+        async with write(self.engine) as conn:
+            return await self._change_part(conn, workflow_id, part, remove)
 
 
 def condition_item(condition: Condition) -> dict[str, Any]:
