@@ -20,6 +20,7 @@ from signoff.server.process import ServiceProcess
 from tests.conftest import API_KEY, CKO_PREVIOUS_KEY, CKO_SECRET_KEY, launcher
 from tests.pg import fresh_database
 
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def db_service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

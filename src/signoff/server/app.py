@@ -22,6 +22,7 @@ from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.hub import DecisionHub, PostgresListener
+from signoff.server.inputs import InputGuard
 from signoff.server.metrics import RequestMetrics
 from signoff.server.ratelimit import RateLimiter
 from signoff.server.services import Services
@@ -140,7 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(InputGuard, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
     app.include_router(approvals.router)
     app.include_router(inbound.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -45,6 +46,54 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+class StoredJSON(TypeDecorator[Any]):
+    """JSON that always reads back as something a response can encode.
+
+    Input is checked before it is stored (``signoff.server.inputs``), but a row written by
+    an older version may hold a lone surrogate, which would fail every read that encodes
+    it; on the way out such strings get U+FFFD instead, so no stored row breaks a read.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return readable(value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _readable_text(text: str) -> str:
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def readable(value: Any) -> Any:
+    """``value`` with every string made encodable; the same object when nothing was wrong."""
+    if isinstance(value, str):
+        return _readable_text(value)
+    if not isinstance(value, dict | list) or not _needs_repair(value):
+        return value
+    if isinstance(value, list):
+        return [readable(item) for item in value]
+    return {_readable_text(key): readable(item) for key, item in value.items()}
+
+
+def _needs_repair(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _readable_text(item) != item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 metadata = MetaData()
 
 approvals = Table(
@@ -54,14 +103,14 @@ approvals = Table(
     Column("status", String(16), nullable=False),
     Column("action", String(200), nullable=False),
     Column("summary", Text, nullable=False),
-    Column("details", JSON, nullable=False),
+    Column("details", StoredJSON, nullable=False),
     Column("risk_level", String(16), nullable=False),
     Column("risk_score", Float),
     Column("justification", Text),
     Column("callback_url", Text),
-    Column("source", JSON),
-    Column("trace", JSON),
-    Column("modified_details", JSON),
+    Column("source", StoredJSON),
+    Column("trace", StoredJSON),
+    Column("modified_details", StoredJSON),
     Column("decision_note", Text),
     Column("decision_reason", String(32)),
     Column("decided_at", UTCDateTime),
@@ -86,7 +135,7 @@ deliveries = Table(
     Column("workflow_id", String(40)),
     Column("url", Text, nullable=False),
     Column("payload", Text, nullable=False),  # the exact bytes that are signed and sent
-    Column("headers", JSON),
+    Column("headers", StoredJSON),
     Column("state", String(16), nullable=False),  # pending | delivered | failed
     Column("attempt_count", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime),
@@ -131,9 +180,9 @@ webhooks = Table(
     Column("id", String(40), primary_key=True),
     Column("url", Text, nullable=False, unique=True),
     Column("active", Boolean, nullable=False),
-    Column("headers", JSON, nullable=False),
+    Column("headers", StoredJSON, nullable=False),
     Column("content_type", String(20), nullable=False),
-    Column("event_types", JSON, nullable=False),
+    Column("event_types", StoredJSON, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -143,8 +192,8 @@ workflows = Table(
     Column("id", String(40), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("active", Boolean, nullable=False),
-    Column("conditions", JSON, nullable=False),  # each with its own wfc_ id
-    Column("actions", JSON, nullable=False),  # each with its own wfa_ id
+    Column("conditions", StoredJSON, nullable=False),  # each with its own wfc_ id
+    Column("actions", StoredJSON, nullable=False),  # each with its own wfa_ id
     Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -154,7 +203,7 @@ events = Table(
     Column("id", String(40), primary_key=True),
     Column("type", String(100), nullable=False),
     Column("source", String(20), nullable=False),  # api | test | approvals
-    Column("data", JSON, nullable=False),
+    Column("data", StoredJSON, nullable=False),
     Column("subject_id", String(100), index=True),
     Column("entity_id", String(100)),
     Column("processing_channel_id", String(100)),
@@ -177,7 +226,7 @@ idempotency_keys = Table(
     Column("key", String(400), primary_key=True),  # principal + method + path + key
     Column("request_hash", String(64), nullable=False),
     Column("status_code", Integer, nullable=False),
-    Column("body", JSON),
+    Column("body", StoredJSON),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
