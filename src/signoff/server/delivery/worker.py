@@ -8,15 +8,16 @@ import random
 import time
 from datetime import datetime, timedelta, timezone
 
+import httpcore
 import httpx
 
 from signoff.retry_after import retry_after_seconds
-from signoff.server.config import Settings
-from signoff.server.delivery.guard import Blocked, check_url
+from signoff.server.config import IPNetwork, Settings
+from signoff.server.delivery.guard import Blocked, GuardedBackend, check_url
 from signoff.server.store.db import write
 from signoff.server.store.events import Health, record_health
 from signoff.server.store.outbox import Attempt, DueDelivery, OutboxStore, record_attempts
-from signoff.signing import SIGNATURE_HEADER, sign
+from signoff.signing import CKO_SIGNATURE_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,37 @@ CONCURRENCY = 64
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """Read at most this much of a receiver's answer; keep the first 500 characters."""
+
+RESERVED_HEADERS = frozenset(
+    {"host", "content-type", "content-length", "transfer-encoding", "connection"}
+    | {CKO_SIGNATURE_HEADER.lower()}
+)
+"""Configured headers that could override, duplicate or desync what signoff sends."""
+
+
+def reserved(name: str) -> bool:
+    name = name.lower()
+    return name in RESERVED_HEADERS or (
+        name.startswith("x-signoff-") and name != "x-signoff-managed"
+    )
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool whose sockets go through the guard.
+
+    httpx takes no network backend, so the pool (httpx's default limits) is replaced by
+    one with :class:`GuardedBackend`; requests, streaming and error mapping stay httpx's.
+    """
+
+    def __init__(self, allow: list[IPNetwork]) -> None:
+        super().__init__()
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=GuardedBackend(allow),
+        )
 
 
 async def read_capped(response: httpx.Response) -> str:
@@ -58,6 +90,7 @@ class DeliveryWorker:
             timeout=httpx.Timeout(settings.delivery_timeout),
             follow_redirects=False,
             headers={"User-Agent": CALLBACK_USER_AGENT},
+            transport=GuardedTransport(settings.outbound_allow),
         )
 
     def kick(self) -> None:
@@ -119,15 +152,33 @@ class DeliveryWorker:
         return delay * random.uniform(0.8, 1.2)
 
     def headers_for(self, item: DueDelivery, body: bytes) -> dict[str, str]:
-        headers = {
+        """Stored headers, then signoff's own, which always win.
+
+        Stored headers are the configured ones plus what was added when the delivery was
+        queued: a default ``User-Agent`` (configured ones replace it) and, for a signed
+        workflow action, ``Cko-Signature`` spelled exactly so (signing overwrote any
+        configured value). Every other reserved name is dropped, in any spelling, so
+        none can replace, duplicate or desync signoff's own headers.
+        """
+        signature = item.headers.get(CKO_SIGNATURE_HEADER) if item.kind == "workflow" else None
+        kept = {
+            name.lower(): (name, value)
+            for name, value in item.headers.items()
+            if not reserved(name)
+        }
+        own = {
             "Content-Type": "application/json",
             "X-Signoff-Delivery": item.id,
             "X-Signoff-Attempt": str(item.attempt_count + 1),
         }
+        if signature is not None:
+            own[CKO_SIGNATURE_HEADER] = signature
         if item.kind == "callback":  # signed now: the signature carries the send time
-            headers["User-Agent"] = CALLBACK_USER_AGENT
-            headers[SIGNATURE_HEADER] = sign(body, self.signing_secret)
-        return {**headers, **item.headers}
+            own["User-Agent"] = CALLBACK_USER_AGENT
+            own[SIGNATURE_HEADER] = sign(body, self.signing_secret)
+        for name in own:
+            kept.pop(name.lower(), None)
+        return dict(kept.values()) | own
 
     async def _send(self, item: DueDelivery) -> Attempt:
         """One attempt; never raises (what went wrong is the attempt's error)."""
