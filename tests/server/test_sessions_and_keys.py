@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -83,7 +84,7 @@ def test_admin_key_may_do_what_an_api_key_may_but_not_decide(
 def test_admin_caller_refuses_every_other_kind() -> None:
     for kind in ("api", "reviewer"):
         with pytest.raises(HTTPException) as refused:
-            asyncio.run(admin(Principal(kind, "someone")))  # type: ignore[arg-type]
+            asyncio.run(admin(Principal(kind, "someone")))
         assert refused.value.status_code == 403
     assert asyncio.run(admin(Principal("admin", "ops"))) == Principal("admin", "ops")
 
@@ -156,3 +157,44 @@ def test_sign_out_ends_the_session_on_every_process(
     assert decided.status_code == 303 and decided.headers["location"] == f"/review/{approval_id}"
     read = httpx.get(f"{first.url}/api/approvals/{approval_id}", headers={"x-api-key": API_KEY})
     assert read.json()["status"] == "REJECTED"
+
+
+# -- where sign-in leads ----------------------------------------------------------------
+
+OFF_SITE = [
+    "/%09/evil.example",  # Chromium drops the tab: //evil.example
+    "/\t/evil.example",
+    "/%0a/evil.example",
+    "/%0d%0a/evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "/%5Cevil.example",
+    "/%2F/evil.example",
+    "/%252F%252Fevil.example",  # decoded twice
+    "/%E2%80%8B/evil.example",  # a zero-width space
+    "https://evil.example/",
+    "javascript:alert(1)",
+    " /inbox",
+]
+
+
+def test_next_is_only_a_plain_path_of_this_site(service: ServiceProcess) -> None:
+    cookie, _ = sign_in(service)
+    # As given in a link (the server decodes %09 to a tab), and encoded once more.
+    queries = [f"next={t}" for t in OFF_SITE if t.isprintable() and " " not in t]
+    for query in queries + [urlencode({"next": t}) for t in OFF_SITE]:
+        shown = get(service, f"/signin?{query}", cookie)
+        assert shown.status_code == 200
+        assert '<a href="/inbox">Continue</a>' in shown.text, query
+        assert "evil" not in shown.text, query
+    for target in ("/review/req_1?tab=details", "/history?status=approved&page=2"):
+        shown = get(service, f"/signin?{urlencode({'next': target})}", cookie)
+        assert f'href="{target.replace("&", "&amp;")}"' in shown.text
+
+    # Signing in follows the same rule.
+    for target, lands in ((OFF_SITE[0], "/inbox"), ("/history", "/history")):
+        form = get(service, "/signin")
+        anonymous = form.cookies[COOKIE]
+        fields = {"csrf": csrf_in(form.text), "token": REVIEWER_TOKEN, "next": target}
+        signed_in = post_form(service, "/signin", anonymous, fields)
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == lands

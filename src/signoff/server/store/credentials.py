@@ -185,14 +185,13 @@ async def session_secret(engine: AsyncEngine) -> str:
     return value
 
 
-async def open_session(engine: AsyncEngine, reviewer: str, max_age: float) -> str:
-    """A new signed-in session's id; sessions past ``max_age`` are pruned on the way.
+async def open_session(engine: AsyncEngine, session_id: str, reviewer: str, max_age: float) -> None:
+    """Records a signed-in session; sessions past ``max_age`` are pruned on the way.
 
     Only the id is stored (the cookie carries it, signed), so a database dump holds
     nothing that signs anyone in.
     """
     now = datetime.now(timezone.utc)
-    session_id = new_id("ses")
     async with write(engine) as conn:
         await conn.execute(
             delete(sessions).where(sessions.c.created_at < now - timedelta(seconds=max_age))
@@ -200,7 +199,6 @@ async def open_session(engine: AsyncEngine, reviewer: str, max_age: float) -> st
         await conn.execute(
             sessions.insert().values(id=session_id, reviewer=reviewer, created_at=now)
         )
-    return session_id
 
 
 async def session_open(engine: AsyncEngine, session_id: str) -> bool:

@@ -9,9 +9,10 @@ the OpenAPI document.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -95,10 +96,29 @@ def page(
     )
 
 
+def plain_path(text: str) -> bool:
+    return (
+        text.startswith("/")
+        and not text.startswith("//")
+        and "\\" not in text
+        and not any(c.isspace() or unicodedata.category(c).startswith("C") for c in text)
+    )
+
+
 def local_path(target: str | None) -> str:
-    """Where to go after signing in: only a path on this site, never another host."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """Where to go after signing in: a plain path on this site, never another host.
+
+    Browsers drop tabs and newlines from a URL and read ``\\`` as ``/``, so ``/\\t/evil``
+    or ``/\\evil`` lead off-site. Only a path that starts with one ``/`` and holds no
+    whitespace, control character or backslash, as given and after each round of
+    percent-decoding, is kept (a leading ``/`` also rules out a scheme); else the inbox.
+    """
+    text = target or ""
+    while plain_path(text):
+        decoded = unquote(text)
+        if decoded == text:
+            return target or "/inbox"
+        text = decoded
     return "/inbox"
 
 
@@ -187,8 +207,9 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
             else "That reviewer token is not known to this service."
         )
         return await sign_in_form(request, services, session, target, error=error, status=401)
-    session_id = await open_session(services.approvals.engine, who.name, MAX_AGE)
-    _, cookie = (await codec(request, services)).signed_in(who, key_hash(token), session_id)
+    session, cookie = (await codec(request, services)).signed_in(who, key_hash(token))
+    assert session.id is not None
+    await open_session(services.approvals.engine, session.id, who.name, MAX_AGE)
     response = RedirectResponse(target, status_code=303)
     set_cookie(response, cookie, secure=is_secure(request, services.settings.base_url))
     return response

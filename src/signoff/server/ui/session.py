@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from signoff.server.ids import new_id
 from signoff.server.store.credentials import Keyring, Principal
 
 COOKIE = "signoff_session"
@@ -95,22 +96,21 @@ class SessionCodec:
         session = Session(csrf=secrets.token_urlsafe(24), issued=int(time.time()))
         return session, self.encode({"c": session.csrf, "t": session.issued})
 
-    def signed_in(
-        self, principal: Principal, key_hash: str, session_id: str
-    ) -> tuple[Session, str]:
-        """A fresh CSRF token at sign-in, so one planted before it is worthless after."""
+    def signed_in(self, principal: Principal, key_hash: str) -> tuple[Session, str]:
+        """A fresh CSRF token at sign-in, so one planted before it is worthless after, and
+        a new session id (the caller records it before handing out the cookie)."""
         session = Session(
             csrf=secrets.token_urlsafe(24),
             issued=int(time.time()),
             reviewer=principal,
-            id=session_id,
+            id=new_id("ses"),
         )
         value = self.encode(
             {
                 "c": session.csrf,
                 "t": session.issued,
                 "k": self.fingerprint(key_hash),
-                "s": session_id,
+                "s": session.id,
             }
         )
         return session, value
