@@ -247,7 +247,14 @@ async def cancel(
     """The asker withdraws a pending approval: it reads REJECTED with reason CANCELLED.
 
     Waiters wake and the callback fires as for any decision, so whoever waits learns of it.
+    Only the key that submitted it (keys are told apart by name, so a rotated key keeps
+    its approvals) or an admin key may: one pipeline cannot withdraw another's request.
     """
+    owner = await services.approvals.created_by(approval_id)
+    if owner is None:
+        raise HTTPException(404, f"no approval with id {approval_id!r}")
+    if who.kind != "admin" and owner != who.name:
+        raise HTTPException(403, "only the API key that submitted this approval may cancel it")
     reason = body.reason if body and body.reason else "Withdrawn by the requester."
     decision = Decision(
         status=ApprovalStatus.REJECTED,

@@ -18,7 +18,7 @@ from signoff.server.api.webhooks import CkoIdempotencyKey
 from signoff.server.auth import ApiCaller
 from signoff.server.errors import CkoError
 from signoff.server.services import Services, get_services
-from signoff.server.store.events import NewEvent
+from signoff.server.store.events import NewEvent, NotYours, StillPending
 
 router = APIRouter(tags=["events"], responses=errors(403, 429, 503))
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -74,10 +74,28 @@ async def event_deliveries(event_id: str, _who: ApiCaller, services: ServicesDep
     return JSONResponse({"data": [d.to_wire() for d in found]})
 
 
-@router.post("/deliveries/{delivery_id}/replay", status_code=202, responses=errors(401, 404))
-async def replay_delivery(delivery_id: str, _who: ApiCaller, services: ServicesDep) -> JSONResponse:
-    """Send a delivery's exact bytes to its URL again, as a new delivery."""
-    new_id = await services.events.replay(delivery_id)
+@router.post("/deliveries/{delivery_id}/replay", status_code=202, responses=errors(401, 404, 409))
+async def replay_delivery(delivery_id: str, who: ApiCaller, services: ServicesDep) -> JSONResponse:
+    """Send a delivery's exact bytes to its URL again, as a new delivery.
+
+    An approval's callback may be replayed only by the key that created the approval (or
+    an admin key); a delivery still being tried cannot be replayed (409).
+    """
+    caller = None if who.kind == "admin" else who.name
+    try:
+        new_id = await services.events.replay(delivery_id, caller=caller)
+    except StillPending:
+        raise CkoError(
+            409,
+            f"delivery {delivery_id} is still being tried; replay it once it has succeeded "
+            "or failed",
+            "delivery_pending",
+        ) from None
+    except NotYours:
+        raise CkoError(
+            403, "only the API key that created the approval may replay its callback",
+            "delivery_forbidden",
+        ) from None  # fmt: skip
     if new_id is None:
         raise CkoError(404, f"no delivery with id {delivery_id!r}", "delivery_not_found")
     services.worker.kick()

@@ -23,6 +23,7 @@ from signoff.models import (
     Source,
     status_word,
 )
+from signoff.secrets import mask_url
 from signoff.server.ids import new_id
 from signoff.server.store import events, outbox
 from signoff.server.store.db import write
@@ -76,7 +77,7 @@ def to_model(row: RowMapping, base_url: str) -> Approval:
         review_url=f"{base_url}/review/{row['id']}",
         created_at=row["created_at"],
         expires_at=row["expires_at"],
-        callback_url=row["callback_url"],
+        callback_url=mask_url(row["callback_url"]) if row["callback_url"] else None,
         source=Source.model_validate(row["source"]) if row["source"] else None,
         trace=row["trace"],
     )
@@ -176,6 +177,14 @@ class ApprovalStore:
             return await self.expire(approval_id) or await self.get(approval_id)
         return approval
 
+    async def created_by(self, approval_id: str) -> str | None:
+        """The name of the key that submitted the approval (``None``: no such approval)."""
+        async with self.engine.connect() as conn:
+            owner = await conn.scalar(
+                select(approvals.c.created_by).where(approvals.c.id == approval_id)
+            )
+        return None if owner is None else str(owner)
+
     async def statuses(self, ids: list[str]) -> dict[str, ApprovalStatus]:
         """Status by id, in the order given; unknown ids are left out."""
         found: dict[str, ApprovalStatus] = {}
@@ -253,12 +262,12 @@ class ApprovalStore:
                 raise AlreadyDecided(to_model(current, self.base_url))
             approval = to_model(row, self.base_url)
             await events.publish(conn, lifecycle_event(event_type(decision), row, self.base_url))
-            if approval.callback_url:
+            if row["callback_url"]:  # the model's is masked; the stored one has the password
                 await outbox.enqueue(
                     conn,
                     kind="callback",
                     subject_id=approval.id,
-                    url=approval.callback_url,
+                    url=row["callback_url"],
                     payload=callback_body(approval),
                 )
             if self.is_postgres:

@@ -18,10 +18,12 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from signoff.models.events import Delivery, DeliveryAttemptOut, Event
+from signoff.secrets import mask_url
 from signoff.server.ids import new_id
 from signoff.server.store import outbox
 from signoff.server.store.db import joined, write
 from signoff.server.store.tables import (
+    approvals,
     deliveries,
     endpoint_health,
     events,
@@ -170,6 +172,14 @@ async def publish(
     return await enqueue_for(conn, event.id, event.envelope(), targets)
 
 
+class StillPending(Exception):
+    """The delivery is still being tried; replaying it now would send it twice."""
+
+
+class NotYours(Exception):
+    """An approval's callback, and the caller is not the key that created the approval."""
+
+
 class EventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -227,7 +237,7 @@ class EventStore:
                 kind=row["kind"],
                 target_id=row["target_id"],
                 workflow_id=row["workflow_id"],
-                url=row["url"],
+                url=mask_url(row["url"]),
                 state=row["state"],
                 attempt_count=row["attempt_count"],
                 next_attempt_on=row["next_attempt_at"] if row["state"] == "pending" else None,
@@ -246,8 +256,15 @@ class EventStore:
             for row in rows
         ]
 
-    async def replay(self, delivery_id: str) -> str | None:
-        """Queue the same bytes to the same URL again (a new delivery); its id."""
+    async def replay(self, delivery_id: str, *, caller: str | None = None) -> str | None:
+        """Queue the same bytes to the same URL again (a new delivery); its id, or ``None``
+        for an unknown delivery.
+
+        A pending delivery is still being tried (:class:`StillPending`: a replay would send
+        it twice). An approval's callback is its creator's: with ``caller`` (an API key's
+        name; ``None`` for admins and the pages' own checks) another key gets
+        :class:`NotYours`.
+        """
         async with write(self.engine) as conn:
             row = (
                 (await conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)))
@@ -256,6 +273,14 @@ class EventStore:
             )
             if row is None:
                 return None
+            if row["state"] == "pending":
+                raise StillPending(delivery_id)
+            if row["kind"] == "callback" and caller is not None:
+                owner = await conn.scalar(
+                    select(approvals.c.created_by).where(approvals.c.id == row["subject_id"])
+                )
+                if owner != caller:
+                    raise NotYours(delivery_id)
             return await outbox.enqueue(
                 conn,
                 kind=row["kind"],

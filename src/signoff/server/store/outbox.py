@@ -15,6 +15,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from signoff.models import CallbackDelivery, DeliveryAttempt
+from signoff.secrets import mask_url
 from signoff.server.ids import new_id
 from signoff.server.store.db import write
 from signoff.server.store.tables import deliveries, delivery_attempts
@@ -193,7 +194,7 @@ class OutboxStore:
         return [
             CallbackDelivery(
                 id=row["id"],
-                url=row["url"],
+                url=mask_url(row["url"]),
                 state=row["state"],
                 attempt_count=row["attempt_count"],
                 next_attempt_at=row["next_attempt_at"] if row["state"] == "pending" else None,
