@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import ValidationError
 
 from signoff.models import Approval, ApprovalStatus, DecisionRequest, RiskLevel
+from signoff.models._base import MAX_JSON_DEPTH
 from signoff.server.api import approvals as approvals_api
 from signoff.server.services import Services, get_services
 from signoff.server.store.credentials import (
@@ -505,6 +506,10 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
             parsed = json.loads(edited or "")
         except ValueError as exc:
             return await again(f"The edited details are not valid JSON: {exc}.")
+        except RecursionError:
+            return await again(
+                f"The edited details are nested deeper than {MAX_JSON_DEPTH} levels."
+            )
         if not isinstance(parsed, dict):
             return await again("The edited details must be a JSON object ({ … }).")
         if diff(approval.details, parsed):
