@@ -113,6 +113,15 @@ def main() -> None:
     envvar="SIGNOFF_RATE_LIMIT",
     help="Requests per second per key (bursts of twice); 0: off.",
 )
+@click.option(
+    "--auth-failure-rate",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    envvar="SIGNOFF_AUTH_FAILURE_RATE",
+    help="Failed keys and sign-ins per second per client address (bursts of ten times "
+    "that); past it, 429 for that address; 0: off.",
+)
 def serve(
     host: str,
     port: int,
@@ -128,6 +137,7 @@ def serve(
     endpoint_deactivate_after: float,
     delivery_timeout: float,
     rate_limit: float,
+    auth_failure_rate: float,
 ) -> None:
     """Run the embedded service: approvals, webhooks and workflows."""
     try:
@@ -158,6 +168,7 @@ def serve(
             endpoint_flag_after=endpoint_flag_after,
             endpoint_deactivate_after=endpoint_deactivate_after,
             rate_limit=rate_limit,
+            auth_failure_rate=auth_failure_rate,
             delivery_timeout=delivery_timeout,
         )
     )

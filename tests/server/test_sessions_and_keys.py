@@ -198,3 +198,55 @@ def test_next_is_only_a_plain_path_of_this_site(service: ServiceProcess) -> None
         fields = {"csrf": csrf_in(form.text), "token": REVIEWER_TOKEN, "next": target}
         signed_in = post_form(service, "/signin", anonymous, fields)
         assert signed_in.status_code == 303 and signed_in.headers["location"] == lands
+
+
+# -- failed keys ------------------------------------------------------------------------
+
+
+def wrong_keys(service: ServiceProcess, count: int) -> list[httpx.Response]:
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        return [
+            http.get("/api/approvals", headers={"x-api-key": f"guess-{n}"}) for n in range(count)
+        ]
+
+
+def test_a_burst_of_wrong_keys_is_slowed_down(start_service: StartService) -> None:
+    service = start_service()
+    statuses = [a.status_code for a in wrong_keys(service, 300)]
+    assert statuses[:100] == [401] * 100  # the default burst: ten seconds' worth
+    assert set(statuses) == {401, 429} and statuses.count(429) >= 100
+
+
+def test_the_limit_can_be_turned_off(start_service: StartService) -> None:
+    service = start_service(None, "--auth-failure-rate", "0")
+    assert {a.status_code for a in wrong_keys(service, 150)} == {401}
+
+
+def test_while_an_address_is_limited_even_the_right_key_waits(
+    start_service: StartService,
+) -> None:
+    """Wrong keys and wrong sign-ins share the address's bucket; the right key then
+    learns nothing either, until the bucket refills (a failure every 5 s, bursts of 2)."""
+    service = start_service(None, "--auth-failure-rate", "0.2")
+    assert httpx.get(f"{service.url}/api/approvals").status_code == 401  # no key: no charge
+    form = get(service, "/signin")
+    anonymous, csrf = form.cookies[COOKIE], csrf_in(form.text)
+    statuses = [
+        post_form(service, "/signin", anonymous, {"csrf": csrf, "token": f"guess-{n}"})
+        for n in range(2)
+    ]
+    assert [s.status_code for s in statuses] == [401, 401]
+    assert "not known" in statuses[0].text
+
+    signin = post_form(service, "/signin", anonymous, {"csrf": csrf, "token": REVIEWER_TOKEN})
+    assert signin.status_code == 429 and signin.headers["Retry-After"]
+    assert "Too many failed sign-ins" in signin.text
+    limited = create_approval(service)  # the right API key, from the same address
+    assert limited.status_code == 429 and "failed" in limited.json()["error"]
+    wait = int(limited.headers["Retry-After"])
+    assert 1 <= wait <= 5
+
+    time.sleep(wait + 0.2)
+    assert create_approval(service).status_code == 201  # the right key is let through
+    assert wrong_keys(service, 1)[0].status_code == 401  # the refilled token is spent
+    assert create_approval(service).status_code == 429

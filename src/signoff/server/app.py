@@ -104,6 +104,7 @@ async def start(settings: Settings, engine: AsyncEngine) -> Services:
         events=events,
         idempotency=IdempotencyStore(engine),
         limiter=RateLimiter(settings.rate_limit),
+        auth_failures=RateLimiter(settings.auth_failure_rate, settings.auth_failure_rate * 10),
     )
 
 

@@ -30,11 +30,34 @@ def presented_key(request: Request) -> str | None:
     return authorization.strip()
 
 
+def client_address(request: Request) -> str:
+    """Whom failed keys are counted against (behind a proxy: as uvicorn's
+    ``--forwarded-allow-ips`` lets it read ``X-Forwarded-For``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def too_many_failures(wait: float) -> HTTPException:
+    return HTTPException(
+        429,
+        "too many failed attempts to authenticate from this address; try again later",
+        headers={"Retry-After": retry_after_header(wait)},
+    )
+
+
 async def principal(
     request: Request, services: Annotated[Services, Depends(get_services)]
 ) -> Principal:
-    found = services.keyring.identify(presented_key(request))
+    """The caller; after too many wrong keys from one address, 429 for every request
+    from there until the bucket refills, so keys cannot be guessed at speed."""
+    address = client_address(request)
+    wait = services.auth_failures.wait(address)
+    if wait:
+        raise too_many_failures(wait)
+    presented = presented_key(request)
+    found = services.keyring.identify(presented)
     if found is None:
+        if presented:  # no key at all is a mistake, not a guess
+            services.auth_failures.take(address)
         raise HTTPException(401, "missing or invalid API key or reviewer token")
     wait = services.limiter.take(f"{found.kind}:{found.name}")
     if wait:

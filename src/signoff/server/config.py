@@ -34,6 +34,9 @@ class Settings:
     sweep_interval: float = 1.0
     rate_limit: float = 2000.0
     """Requests per second per key (bursts of twice that); 0 turns the limit off."""
+    auth_failure_rate: float = 10.0
+    """Failed keys or sign-ins per second per client address, in bursts of ten times that;
+    past it every authenticated request from there is 429 for a while. 0: no limit."""
     keyring_refresh: float = 5.0
     """Seconds between re-reads of stored keys, so rotation needs no restart."""
 

@@ -30,6 +30,8 @@ class Services:
     events: EventStore
     idempotency: IdempotencyStore
     limiter: RateLimiter
+    auth_failures: RateLimiter
+    """Charged per client address on a wrong key or sign-in (slows guessing)."""
 
 
 async def get_services(request: Request) -> Services:

@@ -21,6 +21,8 @@ from pydantic import ValidationError
 from signoff.models import Approval, ApprovalStatus, DecisionRequest, RiskLevel
 from signoff.models._base import MAX_JSON_DEPTH
 from signoff.server.api import approvals as approvals_api
+from signoff.server.auth import client_address
+from signoff.server.ratelimit import retry_after_header
 from signoff.server.services import Services, get_services
 from signoff.server.store.credentials import (
     end_session,
@@ -198,8 +200,19 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
             request, services, None, target, status=403,
             error="The sign-in form had expired. It has been renewed: enter your token again.",
         )  # fmt: skip
+    address = client_address(request)
+    wait = services.auth_failures.wait(address)
+    if wait:
+        slow_down = await sign_in_form(
+            request, services, session, target, status=429,
+            error="Too many failed sign-ins from your address. Wait a little and try again.",
+        )  # fmt: skip
+        slow_down.headers["Retry-After"] = retry_after_header(wait)
+        return slow_down
     token = fields.get("token", "").strip()
     who = services.keyring.identify(token)
+    if who is None and token:
+        services.auth_failures.take(address)
     if who is None or who.kind != "reviewer":
         error = (
             f"That is an {'admin' if who.kind == 'admin' else 'API'} key, not for these "
