@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 import pendulum
+from click.core import ParameterSource
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -48,14 +49,29 @@ def main() -> None:
     "api_keys",
     multiple=True,
     envvar="SIGNOFF_API_KEY",
-    help="Key clients send as x-api-key or Authorization: Bearer (repeatable).",
+    help="Key clients send as x-api-key or Authorization: Bearer (repeatable; in "
+    "SIGNOFF_API_KEY separated by spaces). Prefer --api-key-file: a flag shows in ps.",
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path),
+    envvar="SIGNOFF_API_KEY_FILE",
+    help="File of API keys, one a line; blank lines and lines starting with # are skipped.",
 )
 @click.option(
     "--reviewer-token",
     "reviewer_tokens",
     multiple=True,
     envvar="SIGNOFF_REVIEWER_TOKEN",
-    help="Token reviewers send as Authorization: Bearer; NAME=TOKEN names the reviewer.",
+    help="Token reviewers send as Authorization: Bearer; NAME=TOKEN names the reviewer "
+    "(repeatable; in SIGNOFF_REVIEWER_TOKEN separated by spaces).",
+)
+@click.option(
+    "--reviewer-token-file",
+    type=click.Path(path_type=Path),
+    envvar="SIGNOFF_REVIEWER_TOKEN_FILE",
+    help="File of reviewer tokens, one a line as for --reviewer-token (NAME=TOKEN); "
+    "blank lines and lines starting with # are skipped.",
 )
 @click.option("--public-url", envvar="SIGNOFF_PUBLIC_URL", help="Base of reviewUrl links.")
 @click.option(
@@ -127,7 +143,9 @@ def serve(
     port: int,
     database_url: str,
     api_keys: tuple[str, ...],
+    api_key_file: Path | None,
     reviewer_tokens: tuple[str, ...],
+    reviewer_token_file: Path | None,
     public_url: str | None,
     default_expiry: int,
     signing_secret: str | None,
@@ -153,6 +171,12 @@ def serve(
         networks = parse_networks(list(outbound_allow))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    warn_secret_flags("api_keys", "--api-key", "--api-key-file or SIGNOFF_API_KEY")
+    warn_secret_flags(
+        "reviewer_tokens", "--reviewer-token", "--reviewer-token-file or SIGNOFF_REVIEWER_TOKEN"
+    )
+    api_keys += tuple(read_keys(api_key_file, "--api-key-file"))
+    reviewer_tokens += tuple(read_keys(reviewer_token_file, "--reviewer-token-file"))
     run(
         Settings(
             host=host,
@@ -172,6 +196,31 @@ def serve(
             delivery_timeout=delivery_timeout,
         )
     )
+
+
+def read_keys(path: Path | None, option: str) -> list[str]:
+    """Keys from a file, one a line, so that they stay out of ``/proc/PID/cmdline``."""
+    if path is None:
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise click.BadParameter(f"cannot read {path}: {reason}", param_hint=option) from None
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def warn_secret_flags(param: str, flag: str, instead: str) -> None:
+    """Any user of the machine can read a flag's value (``ps``); the environment and a
+    file are the owner's alone. Warns without ever echoing the value."""
+    ctx = click.get_current_context()
+    if ctx.params.get(param) and ctx.get_parameter_source(param) is ParameterSource.COMMANDLINE:
+        click.echo(
+            f"signoff: warning: {flag} values are visible to other users of this machine "
+            f"(ps, /proc/PID/cmdline); use {instead} instead",
+            err=True,
+        )
 
 
 def _database_url_option(func: F) -> F:

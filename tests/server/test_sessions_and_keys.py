@@ -9,7 +9,9 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +20,7 @@ import pytest
 from fastapi import HTTPException
 
 from signoff.server.auth import admin
-from signoff.server.process import ServiceProcess
+from signoff.server.process import ServiceProcess, free_port
 from signoff.server.store.credentials import Principal
 from signoff.server.ui.session import COOKIE
 from tests.conftest import API_KEY, REVIEWER_TOKEN, StartService
@@ -250,3 +252,101 @@ def test_while_an_address_is_limited_even_the_right_key_waits(
     assert create_approval(service).status_code == 201  # the right key is let through
     assert wrong_keys(service, 1)[0].status_code == 401  # the refilled token is spent
     assert create_approval(service).status_code == 429
+
+
+# -- keys from files and the environment ------------------------------------------------
+
+WARNING = "visible to other users of this machine"
+
+
+@contextmanager
+def serve(tmp_path: Path, env: dict[str, str], *args: str) -> Iterator[tuple[str, Path]]:
+    """``signoff serve`` with exactly this environment; (its URL, its output)."""
+    port = free_port()
+    log = tmp_path / f"serve-{port}.log"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
+    database = ["--database-url", f"sqlite:///{tmp_path / 'keys.db'}"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "signoff", "serve", "--port", str(port), *database, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**base, **env},
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert proc.poll() is None, log.read_text()
+        try:
+            return httpx.get(f"{url}/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert eventually(healthy, 90)
+        yield url, log
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def can_read(url: str, key: str) -> bool:
+    return httpx.get(f"{url}/api/approvals", headers={"x-api-key": key}).status_code == 200
+
+
+def test_keys_from_files_and_the_environment_warn_of_nothing(tmp_path: Path) -> None:
+    keys = tmp_path / "api-keys"
+    keys.write_text("# pipelines\nfile-key-one\n\n   file-key-two  \n#not-a-key\n")
+    tokens = tmp_path / "reviewer-tokens"
+    tokens.write_text("# reviewers\nbob=file-token-bob\n")
+    env = {"SIGNOFF_API_KEY_FILE": str(keys), "SIGNOFF_REVIEWER_TOKEN": "carol=env-token"}
+    with serve(tmp_path, env, "--reviewer-token-file", str(tokens)) as (url, log):
+        assert can_read(url, "file-key-one") and can_read(url, "file-key-two")
+        assert not can_read(url, "#not-a-key")
+        created = httpx.post(
+            f"{url}/api/approvals/request",
+            json={"action": "a", "summary": "s"},
+            headers={"x-api-key": "file-key-one"},
+        ).json()
+        for token, name in (("file-token-bob", "bob"), ("env-token", "carol")):
+            me = httpx.get(
+                f"{url}/api/approvals/{created['id']}",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert me.status_code == 200, name
+        decided = httpx.post(
+            f"{url}/api/approvals/{created['id']}/decision",
+            json={"decision": "approve"},
+            headers={"Authorization": "Bearer file-token-bob"},
+        )
+        assert decided.json()["decidedBy"] == "bob"
+    output = log.read_text()
+    assert WARNING not in output and "file-key" not in output and "env-token" not in output
+
+
+def test_several_keys_in_one_environment_variable(tmp_path: Path) -> None:
+    with serve(tmp_path, {"SIGNOFF_API_KEY": "env-key-one  env-key-two"}) as (url, log):
+        assert can_read(url, "env-key-one") and can_read(url, "env-key-two")
+    assert WARNING not in log.read_text()
+
+
+def test_keys_given_as_flags_still_work_with_a_warning(
+    start_service: StartService, tmp_path: Path
+) -> None:
+    service = start_service()  # --api-key and --reviewer-token flags, as the suite does
+    assert create_approval(service).status_code == 201
+    service.stop()
+    output = (tmp_path / "serve-0.log").read_text()
+    assert f"--api-key values are {WARNING}" in output
+    assert f"--reviewer-token values are {WARNING}" in output
+    assert API_KEY not in output and REVIEWER_TOKEN not in output
+
+
+def test_a_key_file_that_cannot_be_read_stops_serve(tmp_path: Path) -> None:
+    for option, path in (
+        ("--api-key-file", tmp_path / "missing"),
+        ("--reviewer-token-file", tmp_path),  # a directory
+    ):
+        result = run_cli("serve", "--port", str(free_port()), option, str(path))
+        assert result.returncode == 2, result.stderr
+        assert f"Invalid value for {option}: cannot read {path}" in result.stderr
