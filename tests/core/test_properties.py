@@ -14,8 +14,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from signoff.models import Approval, ApprovalRequest, ApprovalStatus, RiskLevel
 from signoff.models.approvals import DecisionReason, Source
@@ -65,6 +67,8 @@ json_values = st.recursive(
     max_leaves=12,
 )
 json_objects = st.dictionaries(text, json_values, max_size=5)
+storable_objects = json_objects.filter(lambda value: "\\u0000" not in json.dumps(value))
+"""What a request may send: no NUL anywhere (PostgreSQL text cannot hold one)."""
 timestamps = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)
 ).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))
@@ -133,7 +137,7 @@ approval_requests = model(
     ApprovalRequest,
     action=text.filter(bool),
     summary=text.filter(bool),
-    details=json_objects,
+    details=storable_objects,
     risk_level=optional(st.sampled_from(RiskLevel)),
     risk_score=optional(st.floats(0, 1)),
     justification=optional(text),
@@ -215,6 +219,28 @@ def test_approval_round_trips(approval: Approval) -> None:
 @given(approval_requests)
 def test_approval_request_round_trips(request: ApprovalRequest) -> None:
     assert through_the_wire(request) == request
+
+
+@PROPERTIES
+@given(
+    storable_objects,
+    st.sampled_from(["\x00", "\ud800", "\udfff", float("nan"), float("inf")]),
+    st.booleans(),
+)
+def test_a_request_never_carries_what_a_store_cannot_hold(
+    details: dict[str, Any], poison: object, as_key: bool
+) -> None:
+    """Wherever a NUL, a lone surrogate or a non-finite number hides, the request is refused
+    (a read model still accepts it: a server that sends one must not break a client)."""
+    nested: dict[str, Any] = {"outer": [details, {"x": poison}]}
+    if as_key and isinstance(poison, str):
+        nested = {"outer": [details, {f"k{poison}": 1}]}
+    with pytest.raises(ValidationError):
+        ApprovalRequest(action="a", summary="s", details=nested)
+    assert Approval.model_validate(
+        {"id": "req_1", "status": "PENDING", "action": "a", "summary": "s",
+         "details": nested, "riskLevel": "low", "createdAt": "2026-01-01T00:00:00Z"}
+    ).details.keys() == {"outer"}  # fmt: skip
 
 
 @PROPERTIES

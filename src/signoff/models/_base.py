@@ -86,14 +86,22 @@ def json_depth(value: Any) -> int:
 
 
 def check_json_object(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Details are the reviewer's to read: bounded in nesting and size, storable as given."""
+    """Details are the reviewer's to read: bounded in nesting and size."""
     if value is None:
         return value
-    if problem := json_problem(value):
-        raise ValueError(problem)
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     if len(json.dumps(value, separators=(",", ":"), default=str)) > MAX_JSON_BYTES:
         raise ValueError(f"larger than {MAX_JSON_BYTES // 1024} KiB")
     return value
+
+
+def check_storable(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a request sends must be storable as given; what a read returns is not held
+    to it, so a server that sends a NUL never breaks a client's read."""
+    if value is not None and (problem := json_problem(value)):
+        raise ValueError(problem)
+    return check_json_object(value)
 
 
 def check_text(value: str | None) -> str | None:
@@ -104,6 +112,9 @@ def check_text(value: str | None) -> str | None:
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_object)]
+"""A JSON object as read: bounded in depth and size."""
+JsonInput = Annotated[dict[str, Any], AfterValidator(check_storable)]
+"""A JSON object as sent in a request: also no NUL, no lone surrogate, finite numbers."""
 
 
 class WireModel(BaseModel):

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from signoff.models._base import JsonObject, UtcDateTime, WireModel
+from signoff.models._base import JsonInput, JsonObject, UtcDateTime, WireModel
 from signoff.models.webhooks import check_url
 
 MAX_INBOUND_WAIT_MS = 10_000
@@ -82,7 +82,7 @@ class ApprovalRequest(WireModel):
 
     action: str = Field(min_length=1, max_length=200)
     summary: str = Field(min_length=1, max_length=2000)
-    details: JsonObject = Field(default_factory=dict)
+    details: JsonInput = Field(default_factory=dict)
     risk_level: RiskLevel | None = None
     risk_score: float | None = Field(default=None, ge=0.0, le=1.0)
     justification: str | None = Field(default=None, max_length=10_000)
@@ -91,7 +91,7 @@ class ApprovalRequest(WireModel):
         validation_alias=AliasChoices("webhookUrl", "callbackUrl", "webhook_url", "callback_url"),
         serialization_alias="webhookUrl",
     )
-    trace: JsonObject | None = None
+    trace: JsonInput | None = None
     source: Source | None = None
     expires_in_seconds: int | None = Field(
         default=None, ge=1, le=90 * 24 * 3600, description="signoff extension: lifetime"
@@ -169,7 +169,7 @@ class InboundRequest(WireModel):
 
     action: str = Field(min_length=1, max_length=200)
     summary: str = Field(min_length=1, max_length=2000)
-    details: JsonObject = Field(default_factory=dict)
+    details: JsonInput = Field(default_factory=dict)
     justification: str | None = Field(default=None, max_length=10_000)
     risk_level: RiskLevel | None = None
     max_wait_ms: int | None = Field(default=None, ge=0)
@@ -190,7 +190,7 @@ class DecisionRequest(WireModel):
     """Body of the reviewer's `POST /api/approvals/{id}/decision` (signoff's own API)."""
 
     decision: Literal["approve", "reject"]
-    modified_details: JsonObject | None = None
+    modified_details: JsonInput | None = None
     note: str | None = Field(default=None, max_length=10_000)
 
     @model_validator(mode="after")

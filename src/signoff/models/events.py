@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from signoff.models._base import JsonObject, UtcDateTime
+from signoff.models._base import JsonInput, JsonObject, UtcDateTime
 
 EVENT_CATALOG: dict[str, dict[str, list[str]]] = {
     "gateway": {
@@ -74,7 +74,7 @@ class PublishEvent(SnakeModel):
     """Body of the emulator's ``POST /events``: publish any catalogued event (local only)."""
 
     type: str = Field(min_length=1, max_length=100)
-    data: JsonObject = Field(default_factory=dict)
+    data: JsonInput = Field(default_factory=dict)
     subject_id: str | None = Field(default=None, max_length=100)
     entity_id: str | None = Field(default=None, max_length=100)
     processing_channel_id: str | None = Field(default=None, max_length=100)
