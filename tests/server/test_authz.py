@@ -266,6 +266,8 @@ def request_as(
     elif caller == REVIEWER:
         headers["Authorization"] = f"Bearer {REVIEWER_TOKEN}"
     elif caller in (SESSION, SESSION_CSRF):
+        if caller == SESSION_CSRF and url == "/signout":
+            session = sign_in(http)  # signing out ends a session: never the shared one
         headers["Cookie"] = f"{COOKIE}={session.cookie}"
     kwargs: dict[str, Any] = {}
     if method in ("POST", "PUT", "PATCH"):
