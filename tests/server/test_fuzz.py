@@ -2,7 +2,8 @@
 
 Each operation gets ``EXAMPLES`` generated requests (valid and invalid: schemathesis's
 positive and negative modes) plus the examples the document carries, from a fixed
-derandomized seed, with the credential that operation needs. Every answer must:
+derandomized seed, with the credential that operation needs, against the service on
+SQLite and on PostgreSQL (a fresh database). Every answer must:
 
 * not be a 5xx;
 * have a status code, content type and body that the document declares for it;
@@ -26,7 +27,8 @@ from schemathesis import Case, CheckContext, GenerationMode, Response
 from signoff.server.app import create_app
 from signoff.server.config import Settings
 from signoff.server.process import ServiceProcess
-from tests.conftest import API_KEY, CKO_SECRET_KEY, REVIEWER_TOKEN
+from tests.conftest import API_KEY, CKO_SECRET_KEY, REVIEWER_TOKEN, launcher
+from tests.pg import fresh_database
 from tests.receiver import receiver
 
 EXAMPLES = 30
@@ -89,6 +91,25 @@ schema.config.generation.update(
     max_examples=EXAMPLES,
     deterministic=True,
 )
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The service on each database: SQLite, then a fresh PostgreSQL database.
+
+    Module-scoped, so the whole fuzz run shares one service per database (pytest groups
+    the tests by database); this overrides the SQLite-only ``service`` of conftest.
+    """
+    workdir = tmp_path_factory.mktemp(f"fuzz-{request.param}")
+    if request.param == "sqlite":
+        with launcher(workdir) as start:
+            yield start()
+        return
+    pg_server: str = request.getfixturevalue("pg_server")
+    with fresh_database(pg_server) as url, launcher(workdir) as start:
+        yield start(url)
 
 
 def test_fuzzed_document_is_the_served_one(service: ServiceProcess) -> None:
