@@ -1,0 +1,71 @@
+"""What several command groups share: the consoles, styles, and turning errors into one line.
+
+Every command prints through these two consoles so that output goes to stdout and
+errors to stderr the same way everywhere, and every API error ends as exit code 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from signoff.client import SignoffError
+from signoff.client.errors import APIError
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bold red"}
+STATUS_STYLE = {"PENDING": "yellow", "APPROVED": "green", "REJECTED": "red"}
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """API and client errors (and invalid input) become one readable line and exit 1."""
+    try:
+        yield
+    except APIError as exc:
+        err.print(f"[red]error[/]: {exc.error} (HTTP {exc.status_code})")
+        sys.exit(1)
+    except (SignoffError, ValueError) as exc:
+        err.print(f"[red]error[/]: {exc}")
+        sys.exit(1)
+
+
+def management_options(func: F) -> F:
+    """``--url``, ``--api-key`` and ``--json`` of the webhook, workflow and spec commands."""
+    for option in reversed(
+        [
+            click.option(
+                "--url",
+                default=DEFAULT_URL,
+                show_default=True,
+                envvar="SIGNOFF_URL",
+                help="signoff serve, or sandbox / production for the hosted platform.",
+            ),
+            click.option(
+                "--api-key",
+                envvar="SIGNOFF_API_KEY",
+                required=True,
+                help="API key (the secret key on the hosted platform).",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def health(state: Any) -> str:
+    """An endpoint's health as one coloured cell."""
+    if state is None or state.status == "healthy":
+        return "[green]healthy[/]"
+    return f"[red]{state.status}[/] ({state.consecutive_failures}x: {state.last_error})"
