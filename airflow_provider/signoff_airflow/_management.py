@@ -2,26 +2,22 @@
 
 An API error becomes an Airflow exception that names the API's own error text and the
 HTTP status; one a retry cannot fix (a refused body, a missing object, a conflict, a
-refused key) fails the task without retrying. Secrets (authorization-like header values,
-signature keys) are registered with Airflow's secrets masker, so no log shows them, and
-are replaced by ``(secret)`` in what goes to XCom.
+refused key) fails the task without retrying. Secrets, as the core's one rule
+(:mod:`signoff.secrets`) finds them (header values, signature keys, URL passwords), are
+registered with Airflow's secrets masker, so no log shows them; what goes to XCom is
+masked by the same rule.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from signoff.client import APIError, RateLimited, ServerError, SignoffError
-from signoff.subscriptions import MANAGED_HEADER
-
-MASK = "(secret)"
-SENSITIVE_HEADER = re.compile(r"auth|token|key|secret|signature|password|cookie", re.IGNORECASE)
-"""Header names whose values are treated as secrets (``Authorization``, ``X-Api-Key``...)."""
+from signoff.secrets import masked, secrets_in
 
 
 class SignoffAPIError(AirflowException):
@@ -47,50 +43,16 @@ def api_errors(what: str) -> Iterator[None]:
         raise SignoffAPIError(f"{what} failed: {exc}") from exc
 
 
-def is_sensitive_header(name: str) -> bool:
-    return name.lower() != MANAGED_HEADER.lower() and bool(SENSITIVE_HEADER.search(name))
-
-
-def secrets_in(body: Any) -> list[str]:
-    """Sensitive header values and signature keys anywhere in a webhook or workflow body."""
-    found: list[str] = []
-    if isinstance(body, dict):
-        for name, value in body.items():
-            if name == "headers" and isinstance(value, dict):
-                found += [str(v) for k, v in value.items() if is_sensitive_header(str(k)) and v]
-            elif name == "signature" and isinstance(value, dict) and value.get("key"):
-                found.append(str(value["key"]))
-            else:
-                found += secrets_in(value)
-    elif isinstance(body, list):
-        for item in body:
-            found += secrets_in(item)
-    return found
-
-
-def masked(body: Any) -> Any:
-    """A copy of ``body`` with the values :func:`secrets_in` finds replaced by ``(secret)``."""
-    if isinstance(body, dict):
-        copy: dict[str, Any] = {}
-        for name, value in body.items():
-            if name == "headers" and isinstance(value, dict):
-                copy[name] = {
-                    k: MASK if is_sensitive_header(str(k)) and v else v for k, v in value.items()
-                }
-            elif name == "signature" and isinstance(value, dict) and value.get("key"):
-                copy[name] = {**value, "key": MASK}
-            else:
-                copy[name] = masked(value)
-        return copy
-    if isinstance(body, list):
-        return [masked(item) for item in body]
-    return body
-
-
-def hide(secrets: Any) -> None:
+def hide(secrets: Iterable[str]) -> None:
     """Register each secret with Airflow's secrets masker: logs show ``***`` instead."""
     from airflow.sdk.log import mask_secret
 
     for secret in secrets:
         if secret:
             mask_secret(secret)
+
+
+def shown(body: Any) -> Any:
+    """``body`` as it may go to XCom: its secrets hidden from logs, and masked."""
+    hide(secrets_in(body))
+    return masked(body)

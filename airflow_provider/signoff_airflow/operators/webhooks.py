@@ -2,13 +2,14 @@
 
 Each operator makes one call of the core's ``WebhooksClient`` / ``WorkflowsClient``
 through :class:`~signoff_airflow.hooks.webhooks.SignoffWebhooksHook` and returns the
-object's wire dict (what the API answers) to XCom, with secrets (authorization-like
-header values, signature keys) shown as ``(secret)``; the create operators also push
+object's wire dict (what the API answers) to XCom, with secrets (header values,
+signature keys, URL passwords: the core's one rule, :mod:`signoff.secrets`) shown as
+``(secret)``; the create operators also push
 ``webhook_id`` / ``workflow_id``. An API error fails the task with the API's error text
 and HTTP status (see :mod:`signoff_airflow._management`).
 
-A create carries an idempotency key derived from the task instance's attempt cycle (as
-:class:`~signoff_airflow.operators.approval.RequestApprovalOperator` does), so a retry
+A create carries an idempotency key derived from the task instance's attempt cycle
+(:mod:`signoff_airflow._idempotency`, as the approval operator's request does), so a retry
 after a lost answer replays the first create instead of making a second object.
 """
 
@@ -22,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from signoff.client import NotFound
-from signoff_airflow._management import api_errors, hide, masked, secrets_in
+from signoff.secrets import secrets_in
+from signoff_airflow._idempotency import idempotency_key
+from signoff_airflow._management import api_errors, hide, shown
 from signoff_airflow.hooks.webhooks import SignoffWebhooksHook
-from signoff_airflow.operators.approval import idempotency_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -76,8 +78,7 @@ class _ManagementOperator(BaseOperator):
         return f"{idempotency_key(context['ti'], self.retries or 0)}:{kind}"
 
     def _result(self, wire: dict[str, Any]) -> dict[str, Any]:
-        hide(secrets_in(wire))
-        return masked(wire)
+        return shown(wire)
 
 
 class CreateWebhookOperator(_ManagementOperator):
@@ -88,8 +89,8 @@ class CreateWebhookOperator(_ManagementOperator):
 
     :param url: where events are sent (templated).
     :param event_types: the event types to send, e.g. ``["payment_captured"]`` (templated).
-    :param headers: sent with every delivery, e.g. ``Authorization`` (templated; values
-        of authorization-like headers never reach a log or XCom).
+    :param headers: sent with every delivery, e.g. ``Authorization`` (templated; header
+        values are secrets: none reaches a log or XCom).
     :param active: whether deliveries are made.
     :param content_type: ``json``.
     :param signoff_webhooks_conn_id: connection of type ``signoff_webhooks``.

@@ -15,9 +15,11 @@ from signoff.client.errors import SignoffError
 from signoff.client.webhooks import WebhookCalls, WorkflowCalls
 from signoff.models.webhooks import Webhook
 from signoff.models.workflows import Workflow
+from signoff.secrets import SECRET, mask_field, mask_url
 from signoff.subscriptions.spec import MANAGED_HEADER, Spec, WebhookSpec, WorkflowSpec
 
-MASK = "(secret)"
+MASK = SECRET
+"""What a secret reads in a plan: the one rule of :mod:`signoff.secrets`."""
 Kind = Literal["webhook", "workflow"]
 
 
@@ -171,16 +173,15 @@ def _same(a: Any, b: Any, path: str) -> bool:
 
 
 def _mask(path: str, value: Any) -> Any:
-    """Header values and signature keys never leave the plan in clear."""
-    if value is None:
-        return None
-    if path.startswith("headers.") or ".headers." in path or path.endswith("signature.key"):
-        return MASK
-    if isinstance(value, dict):
-        return {k: _mask(f"{path}.{k}", v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(f"{path}[{i}]", v) for i, v in enumerate(value)]
-    return value
+    """A field as the plan shows it: by :mod:`signoff.secrets`' rule for the field's name
+    (``actions[0].signature`` is a ``signature``), so header values, signature keys and
+    URL passwords never leave the plan in clear."""
+    return mask_field(path.rsplit(".", 1)[-1].split("[", 1)[0], value)
+
+
+def _masked_whole(headers: Any) -> Any:
+    """An action's headers, shown as one masked value (not even their names)."""
+    return None if headers is None else MASK
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
@@ -219,8 +220,8 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
                             found.append(
                                 FieldChange(
                                     field=f"actions[{index}].headers",
-                                    before=_mask("actions.headers.x", a.get(sub)),
-                                    after=_mask("actions.headers.x", b.get(sub)),
+                                    before=_masked_whole(a.get(sub)),
+                                    after=_masked_whole(b.get(sub)),
                                 )
                             )
                     elif a.get(sub) != b.get(sub):
@@ -356,14 +357,14 @@ def make_plan(
                 Change(
                     action="delete",
                     kind="webhook",
-                    name=remote.url,
+                    name=mask_url(remote.url),
                     id=remote.id,
                     managed=False,
                     payload={"url": remote.url},
                 )
             )
         else:
-            unmanaged.append(Unmanaged(kind="webhook", id=remote.id, label=remote.url))
+            unmanaged.append(Unmanaged(kind="webhook", id=remote.id, label=mask_url(remote.url)))
     for flow in loose_flows.values():
         if prune and prune_unmanaged:
             changes.append(
