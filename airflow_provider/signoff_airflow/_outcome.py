@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from signoff.models import Approval
+from signoff.models import Approval, ApprovalStatus
+from signoff.outcome import DecisionSummary, decision_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
@@ -45,24 +46,6 @@ def check_policies(on_reject: str, on_expiry: str) -> None:
         raise ValueError(f"on_expiry must be one of {EXPIRY_POLICIES}, not {on_expiry!r}")
 
 
-def decision_of(approval: Approval, *, default: str | None = None) -> dict[str, Any]:
-    """The task's XCom: what was decided, by whom, and the details to act on."""
-    approved = approval.status.value == "APPROVED" or default == "approve"
-    return {
-        "approval_id": approval.id,
-        "status": approval.status.value,
-        "approved": approved,
-        "reason": approval.decision_reason_code.value if approval.decision_reason_code else None,
-        "default_decision": default,
-        "details": approval.effective_details,
-        "modified": approval.modified_details is not None,
-        "note": approval.decision_note,
-        "decided_by": approval.decided_by,
-        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
-        "review_url": approval.review_url,
-    }
-
-
 Verdict = Literal["proceed", "skip"]
 """``proceed``: the task succeeds with the decision. ``skip``: it succeeds with the decision
 and skips downstream."""
@@ -75,17 +58,18 @@ def judge(
     on_expiry: str,
     log: Any,
     expired: bool = False,
-) -> tuple[Verdict, dict[str, Any]]:
+) -> tuple[Verdict, DecisionSummary]:
     """What the policies make of a decided (or, with ``expired``, timed-out) approval.
 
-    Returns the verdict and the decision (the task's XCom), or raises
+    Returns the verdict and the decision (the task's XCom: the core's
+    :func:`~signoff.outcome.decision_summary`), or raises
     :class:`ApprovalRejectedError` (not to be retried), :class:`ApprovalExpiredError` or
     :class:`ApprovalWithdrawnError` (retried if the task has retries). Touches neither the
     task nor Airflow, so that the trigger can judge in the triggerer as the task would.
     """
     expired = expired or approval.is_expired
-    if approval.status.value == "APPROVED":
-        decision = decision_of(approval)
+    if approval.status is ApprovalStatus.APPROVED:
+        decision = decision_summary(approval)
         log.info(
             "Approval %s approved by %s%s",
             approval.id,
@@ -99,13 +83,13 @@ def judge(
     if expired:
         if on_expiry == "approve":
             log.warning("Approval %s expired; approving by default (on_expiry)", approval.id)
-            return "proceed", decision_of(approval, default="approve")
+            return "proceed", decision_summary(approval, default="approve")
         if on_expiry == "fail":
             raise ApprovalExpiredError(f"approval {approval.id} expired without a decision")
         skip_policy = "skip" if on_expiry == "skip" else on_reject
-        decision = decision_of(approval, default="reject" if on_expiry == "reject" else None)
+        decision = decision_summary(approval, default="reject" if on_expiry == "reject" else None)
     else:
-        decision = decision_of(approval)
+        decision = decision_summary(approval)
     if skip_policy == "fail":
         note = f": {approval.decision_note}" if approval.decision_note else ""
         by = f" by {approval.decided_by}" if approval.decided_by else ""
@@ -123,7 +107,7 @@ def settle(
     on_expiry: str,
     ignore_downstream_trigger_rules: bool = False,
     expired: bool = False,
-) -> dict[str, Any]:
+) -> DecisionSummary:
     """Apply the policies to a decided (or, with ``expired``, timed-out) approval.
 
     Returns the decision when the DAG should go on; otherwise skips downstream (the task
@@ -139,7 +123,7 @@ def settle(
 
 
 def _skip_downstream(
-    task: BaseOperator, context: Context, decision: dict[str, Any], everything: bool
+    task: BaseOperator, context: Context, decision: DecisionSummary, everything: bool
 ) -> None:
     from airflow.sdk.bases.skipmixin import SkipMixin
 

@@ -19,11 +19,10 @@ from signoff.client import (
     ApprovalCancelled,
     ApprovalExpired,
     ApprovalRejected,
-    AsyncApprovalsClient,
     DecisionTimeout,
     require_approved,
 )
-from signoff.models import Approval
+from signoff.outcome import DecisionSummary, decision_summary
 from signoff_prefect.credentials import SignoffCredentials
 
 __all__ = [
@@ -35,28 +34,6 @@ __all__ = [
     "request_approval_and_wait_for_decision",
     "wait_for_decision",
 ]
-
-
-def decision(approval: Approval) -> dict[str, Any]:
-    """What a flow gets back: the effective (possibly edited) details and who decided."""
-    return {
-        "approval_id": approval.id,
-        "status": approval.status.value,
-        "approved": approval.status.value == "APPROVED",
-        "details": approval.effective_details,
-        "modified": approval.modified_details is not None,
-        "note": approval.decision_note,
-        "decided_by": approval.decided_by,
-        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
-        "reason": approval.decision_reason_code.value if approval.decision_reason_code else None,
-        "review_url": approval.review_url,
-    }
-
-
-def _client(credentials: SignoffCredentials) -> AsyncApprovalsClient:
-    client = credentials.get_client("async")
-    assert isinstance(client, AsyncApprovalsClient)
-    return client
 
 
 def default_idempotency_key() -> str | None:
@@ -97,7 +74,7 @@ async def request_approval(
         "task": task_run.name,
         "url": flow_run.ui_url,
     }
-    async with _client(credentials) as client:
+    async with credentials.get_async_client() as client:
         created = await client.create(
             action,
             summary,
@@ -120,18 +97,19 @@ async def wait_for_decision(
     approval_id: str,
     max_wait_seconds: float = 3600,
     poll_frequency_seconds: float = 10,
-) -> dict[str, Any]:
-    """Wait in-process for the decision. Approved: the decision (with the effective
-    details). Raises ``ApprovalRejected``, ``ApprovalExpired``, ``ApprovalCancelled`` or
-    ``DecisionTimeout`` (one class per outcome)."""
-    async with _client(credentials) as client:
+) -> DecisionSummary:
+    """Wait in-process for the decision. Approved: the decision (the core's
+    :func:`~signoff.outcome.decision_summary`, with the effective details). Raises
+    ``ApprovalRejected``, ``ApprovalExpired``, ``ApprovalCancelled`` or ``DecisionTimeout``
+    (one class per outcome)."""
+    async with credentials.get_async_client() as client:
         approval = await client.wait_for_decision(
             approval_id, timeout=max_wait_seconds, poll_interval=poll_frequency_seconds
         )
     get_run_logger().info(
         "approval %s: %s by %s", approval.id, approval.status.value, approval.decided_by
     )
-    return decision(require_approved(approval))
+    return decision_summary(require_approved(approval))
 
 
 @flow(name="request-approval-and-wait-for-decision")
@@ -144,7 +122,7 @@ async def request_approval_and_wait_for_decision(
     justification: str | None = None,
     max_wait_seconds: float = 3600,
     poll_frequency_seconds: float = 10,
-) -> dict[str, Any]:
+) -> DecisionSummary:
     """Ask, then wait (like prefect-dbt's ``trigger_dbt_cloud_job_run_and_wait_for_completion``).
 
     The approval expires when ``max_wait_seconds`` runs out, so nobody can approve after

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeAlias, overload
 
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr
@@ -15,8 +15,19 @@ from signoff.client import (
     AsyncWorkflowsClient,
     WebhooksClient,
     WorkflowsClient,
+    webhooks_key,
 )
 from signoff.subscriptions import AsyncSubscriptionsClient, SubscriptionsClient
+
+ManagementClient: TypeAlias = (
+    WebhooksClient
+    | AsyncWebhooksClient
+    | WorkflowsClient
+    | AsyncWorkflowsClient
+    | SubscriptionsClient
+    | AsyncSubscriptionsClient
+)
+"""Any client :meth:`SignoffWebhooksCredentials.get_client` makes (its overloads say which)."""
 
 LOGO_FILE = Path(__file__).parent / "logo.png"
 LOGO = "https://raw.githubusercontent.com/signoff-dev/signoff/main/prefect_blocks/signoff_prefect/logo.png"
@@ -46,14 +57,31 @@ with credentials.get_client() as client:
     api_key: SecretStr = Field(description="API key the service gave this pipeline.")
     timeout: float = Field(default=30.0, description="Seconds before a request gives up.")
 
+    @overload
+    def get_client(self, client_type: Literal["sync"] = "sync") -> ApprovalsClient: ...
+
+    @overload
+    def get_client(self, client_type: Literal["async"]) -> AsyncApprovalsClient: ...
+
     def get_client(
         self, client_type: Literal["sync", "async"] = "sync"
     ) -> ApprovalsClient | AsyncApprovalsClient:
-        """A client from signoff's core; ``client_type="async"`` for async flows."""
-        key = self.api_key.get_secret_value()
+        """A client from signoff's core; ``client_type="async"`` for async flows (typed by
+        ``client_type``; :meth:`get_sync_client` and :meth:`get_async_client` say it in
+        the name)."""
         if client_type == "async":
-            return AsyncApprovalsClient(self.base_url, api_key=key, timeout=self.timeout)
+            return self.get_async_client()
+        return self.get_sync_client()
+
+    def get_sync_client(self) -> ApprovalsClient:
+        """A new synchronous client; close it (``with credentials.get_sync_client() as c:``)."""
+        key = self.api_key.get_secret_value()
         return ApprovalsClient(self.base_url, api_key=key, timeout=self.timeout)
+
+    def get_async_client(self) -> AsyncApprovalsClient:
+        """A new asynchronous client; close it (``async with ... as client:``)."""
+        key = self.api_key.get_secret_value()
+        return AsyncApprovalsClient(self.base_url, api_key=key, timeout=self.timeout)
 
 
 class SignoffWebhooksCredentials(CredentialsBlock):
@@ -82,22 +110,90 @@ with credentials.get_client("subscriptions") as client:
         description="Key of the previous platform for /webhooks, when it differs.",
     )
 
+    @overload
+    def get_client(
+        self, client_type: Literal["webhooks"], *, asynchronous: Literal[False] = False
+    ) -> WebhooksClient: ...
+
+    @overload
+    def get_client(
+        self, client_type: Literal["webhooks"], *, asynchronous: Literal[True]
+    ) -> AsyncWebhooksClient: ...
+
+    @overload
+    def get_client(
+        self, client_type: Literal["workflows"], *, asynchronous: Literal[False] = False
+    ) -> WorkflowsClient: ...
+
+    @overload
+    def get_client(
+        self, client_type: Literal["workflows"], *, asynchronous: Literal[True]
+    ) -> AsyncWorkflowsClient: ...
+
+    @overload
+    def get_client(
+        self,
+        client_type: Literal["subscriptions"] = "subscriptions",
+        *,
+        asynchronous: Literal[False] = False,
+    ) -> SubscriptionsClient: ...
+
+    @overload
+    def get_client(
+        self,
+        client_type: Literal["subscriptions"] = "subscriptions",
+        *,
+        asynchronous: Literal[True],
+    ) -> AsyncSubscriptionsClient: ...
+
     def get_client(
         self,
         client_type: Literal["webhooks", "workflows", "subscriptions"] = "subscriptions",
         *,
         asynchronous: bool = False,
-    ) -> Any:
-        """A core client: webhooks, workflows, or subscriptions (plan and apply)."""
-        key = self.secret_key.get_secret_value()
-        webhooks_key = (
-            self.webhooks_secret_key.get_secret_value() if self.webhooks_secret_key else key
-        )
+    ) -> ManagementClient:
+        """A core client: webhooks, workflows, or subscriptions (plan and apply); typed by
+        its arguments, and by name in the ``get_*_client`` methods."""
         if client_type == "webhooks":
-            kind = AsyncWebhooksClient if asynchronous else WebhooksClient
-            return kind(self.environment, secret_key=webhooks_key)
+            return self.get_async_webhooks_client() if asynchronous else self.get_webhooks_client()
         if client_type == "workflows":
-            flows = AsyncWorkflowsClient if asynchronous else WorkflowsClient
-            return flows(self.environment, secret_key=key)
-        subscriptions = AsyncSubscriptionsClient if asynchronous else SubscriptionsClient
-        return subscriptions(self.environment, secret_key=key, webhooks_secret_key=webhooks_key)
+            return (
+                self.get_async_workflows_client() if asynchronous else self.get_workflows_client()
+            )
+        if asynchronous:
+            return self.get_async_subscriptions_client()
+        return self.get_subscriptions_client()
+
+    def get_webhooks_client(self) -> WebhooksClient:
+        """A new client of ``/webhooks``; close it."""
+        return WebhooksClient(self.environment, secret_key=self._webhooks_key)
+
+    def get_async_webhooks_client(self) -> AsyncWebhooksClient:
+        return AsyncWebhooksClient(self.environment, secret_key=self._webhooks_key)
+
+    def get_workflows_client(self) -> WorkflowsClient:
+        """A new client of ``/workflows``; close it."""
+        return WorkflowsClient(self.environment, secret_key=self._secret_key)
+
+    def get_async_workflows_client(self) -> AsyncWorkflowsClient:
+        return AsyncWorkflowsClient(self.environment, secret_key=self._secret_key)
+
+    def get_subscriptions_client(self) -> SubscriptionsClient:
+        """A new client that plans and applies subscription specs; close it."""
+        return SubscriptionsClient(
+            self.environment, secret_key=self._secret_key, webhooks_secret_key=self._webhooks_key
+        )
+
+    def get_async_subscriptions_client(self) -> AsyncSubscriptionsClient:
+        return AsyncSubscriptionsClient(
+            self.environment, secret_key=self._secret_key, webhooks_secret_key=self._webhooks_key
+        )
+
+    @property
+    def _secret_key(self) -> str:
+        return self.secret_key.get_secret_value()
+
+    @property
+    def _webhooks_key(self) -> str:
+        other = self.webhooks_secret_key
+        return webhooks_key(self._secret_key, other.get_secret_value() if other else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from prefect import get_run_logger, task
-from signoff.subscriptions import ApplyFailed, AsyncSubscriptionsClient, load
+from signoff.subscriptions import ApplyFailed, load
 from signoff_prefect.credentials import SignoffWebhooksCredentials
 
 
@@ -20,9 +20,7 @@ async def apply_subscriptions(
     """Plan (and in ``apply`` mode carry out) the spec; returns the plan with secrets
     masked. Raises ``SpecError`` for a bad file and ``ApplyFailed`` when a step fails."""
     spec = load(spec_path)
-    client = credentials.get_client("subscriptions", asynchronous=True)
-    assert isinstance(client, AsyncSubscriptionsClient)
-    async with client:
+    async with credentials.get_async_subscriptions_client() as client:
         plan = await client.plan(spec, prune, prune_unmanaged)
         logger = get_run_logger()
         logger.info("%s: %s", spec_path, plan.summary())

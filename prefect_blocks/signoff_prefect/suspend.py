@@ -23,7 +23,8 @@ from prefect.runtime import flow_run
 from prefect import get_run_logger
 from signoff.client import require_approved
 from signoff.models import CallbackPayload
-from signoff_prefect.approvals import _client, decision, request_approval
+from signoff.outcome import DecisionSummary, decision_summary
+from signoff_prefect.approvals import request_approval
 from signoff_prefect.credentials import SignoffCredentials
 
 RESUME_GRACE_SECONDS = 3600
@@ -85,7 +86,7 @@ async def request_approval_and_suspend(
     risk_level: str | None = None,
     justification: str | None = None,
     max_wait_seconds: float = 86400,
-) -> dict[str, Any]:
+) -> DecisionSummary:
     """Ask for sign-off, then suspend this (deployed) flow run until the decision.
 
     Call it in the body of a flow that runs from a deployment (Prefect suspends only
@@ -107,7 +108,7 @@ async def request_approval_and_suspend(
         callback_url=callback_url_for(receiver_url, run_id),
     )
     approval_id = str(created["approval_id"])
-    async with _client(credentials) as client:
+    async with credentials.get_async_client() as client:
         approval = await client.get(approval_id)
         if not approval.is_decided:  # decided already (e.g. a rerun): no need to suspend
             resumed = await asuspend_flow_run(
@@ -125,4 +126,4 @@ async def request_approval_and_suspend(
     get_run_logger().info(
         "approval %s: %s by %s", approval.id, approval.status.value, approval.decided_by
     )
-    return decision(require_approved(approval))
+    return decision_summary(require_approved(approval))

@@ -9,6 +9,10 @@ made again only when new approvals join or a round ends. A server that answers o
 ``WaitResult`` instead (no streaming) is re-asked with the rest after each decision.
 Against a server without that endpoint (the hosted service) it falls back to one
 backing-off poll per approval.
+
+:func:`shared_waiter` is the registry that makes "one" true across independent callers
+(an Airflow triggerer's triggers, a worker's tasks): everything in one event loop that
+waits on the same service with the same key shares one waiter, hence one connection.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from signoff.client import AsyncApprovalsClient, DecisionTimeout, NotFound
 from signoff.models import Approval
@@ -153,3 +160,42 @@ def _copy(task: asyncio.Task[Approval], *, future: asyncio.Future[Approval]) -> 
         future.set_exception(task.exception())  # type: ignore[arg-type]
     else:
         future.set_result(task.result())
+
+
+@dataclass
+class _Shared:
+    client: AsyncApprovalsClient
+    waiter: DecisionWaiter
+    users: int = 0
+
+
+_shared: dict[tuple[asyncio.AbstractEventLoop, str, str], _Shared] = {}
+
+
+@contextlib.asynccontextmanager
+async def shared_waiter(
+    base_url: str, *, api_key: str | None = None, timeout: float = 30.0
+) -> AsyncIterator[DecisionWaiter]:
+    """The one waiter of this event loop for this service and key (a waiter belongs to
+    the loop its stream runs in); made on first use, closed with its client when its last
+    user leaves. The key is held as a digest, so the registry never holds it in clear."""
+    fingerprint = hashlib.sha256((api_key or "").encode()).hexdigest()
+    key = (asyncio.get_running_loop(), base_url, fingerprint)
+    shared = _shared.get(key)
+    if shared is None:
+        client = AsyncApprovalsClient(base_url, api_key=api_key, timeout=timeout)
+        shared = _shared[key] = _Shared(client, DecisionWaiter(client))
+    shared.users += 1
+    try:
+        yield shared.waiter
+    finally:
+        shared.users -= 1
+        if shared.users == 0 and _shared.get(key) is shared:
+            del _shared[key]  # before awaiting: a newcomer must not pick up a closing waiter
+            await shared.waiter.close()
+            await shared.client.aclose()
+
+
+def shared_waiters() -> int:
+    """How many shared waiters (hence long-poll connections) this process holds."""
+    return len(_shared)

@@ -22,6 +22,7 @@ from signoff.client import (
     Unauthorized,
     WebhooksClient,
     WorkflowsClient,
+    webhooks_key,
 )
 from signoff.client.webhooks import ENVIRONMENTS
 from signoff.subscriptions import AsyncSubscriptionsClient, SubscriptionsClient
@@ -49,12 +50,16 @@ class ManagementSettings:
     webhooks_secret_key: str | None = field(default=None, repr=False)
     timeout: float = 30.0
 
+    @property
+    def _webhooks_key(self) -> str:
+        return webhooks_key(self.secret_key, self.webhooks_secret_key)
+
     def webhooks(self) -> WebhooksClient:
-        key = self.webhooks_secret_key or self.secret_key
+        key = self._webhooks_key
         return WebhooksClient(self.environment, secret_key=key, timeout=self.timeout)
 
     def async_webhooks(self) -> AsyncWebhooksClient:
-        key = self.webhooks_secret_key or self.secret_key
+        key = self._webhooks_key
         return AsyncWebhooksClient(self.environment, secret_key=key, timeout=self.timeout)
 
     def workflows(self) -> WorkflowsClient:

@@ -1,10 +1,9 @@
 """Pause a DAG until a person signs off: ask for an approval, wait for the decision.
 
 Idempotency. Every try derives one idempotency key from the task instance (DAG, run,
-task, map index) and the *first try of its current attempt cycle*, ``max_tries -
-retries + 1`` (Airflow's own formula, used for sensor reschedules): retries keep it
-(``max_tries`` does not move), while clearing a task sets ``max_tries = try_number +
-retries``, so the cleared task gets a new key. Hence a retry, a worker crash or a re-run
+task, map index) and the *first try of its current attempt cycle*
+(:func:`signoff_airflow._idempotency.idempotency_key`): retries keep it, clearing the
+task gives it a new one. Hence a retry, a worker crash or a re-run
 of the same try replays the same approval from the service instead of creating a
 second one, and clearing a rejected task asks again. Within one cycle, an approval that
 expired or was withdrawn (the task was killed) is followed by a new one keyed on it
@@ -13,7 +12,6 @@ expired or was withdrawn (the task was killed) is followed by a new one keyed on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -22,55 +20,31 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperator
 from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from airflow.sdk.execution_time.xcom import XCom
 
-from signoff.client import (
-    ApprovalsClient,
-    Conflict,
-    DecisionTimeout,
-    NotFound,
-    SignoffError,
-)
+from signoff.client import ApprovalsClient, Conflict, DecisionTimeout, SignoffError
 from signoff.models import Approval, DecisionReason
+from signoff.outcome import DecisionSummary
+from signoff_airflow._deferral import can_end_from_trigger, listeners_registered, retries_left
+from signoff_airflow._idempotency import idempotency_key
 from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies, settle
 from signoff_airflow.hooks.approvals import SignoffHook
+from signoff_airflow.links import SignoffReviewLink  # registered under this module's path
 from signoff_airflow.triggers.approval import (
     DEADLINE_GRACE_SECONDS,
+    STOPPED,
+    ApprovalEvent,
     ApprovalTrigger,
-    can_end_from_trigger,
-    listeners_registered,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import RuntimeTaskInstanceProtocol, TaskInstanceKey
+    from airflow.sdk.types import RuntimeTaskInstanceProtocol
 
 MAX_ASKS_PER_CYCLE = 100
 """Expired or withdrawn approvals followed within one attempt cycle, at most."""
-
-
-class SignoffReviewLink(BaseOperatorLink):
-    """The operator's extra link: the reviewer's page of the approval."""
-
-    name = "Review in signoff"
-
-    @property
-    def xcom_key(self) -> str:
-        return "review_url"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        return XCom.get_value(key=self.xcom_key, ti_key=ti_key) or ""
-
-
-def idempotency_key(ti: RuntimeTaskInstanceProtocol, retries: int) -> str:
-    """The key of this task instance's attempt cycle (see the module docstring)."""
-    max_tries = int(getattr(ti, "max_tries", 0) or 0)
-    first_try = max(1, min(ti.try_number, max_tries - retries + 1))
-    who = json.dumps([ti.dag_id, ti.run_id, ti.task_id, ti.map_index])
-    return f"airflow:{hashlib.sha256(who.encode()).hexdigest()[:40]}:try{first_try}"
 
 
 class RequestApprovalOperator(BaseOperator, SkipMixin):
@@ -212,7 +186,7 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
             return self._timed_out(context, approval.id)
         return self._settle(context, approval)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | str) -> Any:
+    def execute_complete(self, context: Context, event: ApprovalEvent | str) -> Any:
         if isinstance(event, str):
             return self._settle_ended(context)
         self.approval_id = event["approval_id"]
@@ -246,12 +220,12 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
             return
         try:
             with self.hook.get_client() as client:
-                client.cancel(self.approval_id, reason="The Airflow task was stopped.")
-            self.log.info("Withdrew approval %s", self.approval_id)
-        except (Conflict, NotFound):
-            pass  # decided already, or unknown to the service
+                withdrawn = client.withdraw(self.approval_id, reason=STOPPED)
         except SignoffError as exc:
             self.log.warning("Could not withdraw approval %s: %s", self.approval_id, exc)
+            return
+        if withdrawn is not None:  # else decided already, or unknown to the service
+            self.log.info("Withdrew approval %s", self.approval_id)
 
     def _ask(self, client: ApprovalsClient, ti: RuntimeTaskInstanceProtocol) -> Approval:
         base = key = idempotency_key(ti, self.retries or 0)
@@ -314,16 +288,15 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
         """The deadline passed and the service did not expire it: withdraw, then settle."""
         with self.hook.get_client() as client:
             if self.hook.settings.can_withdraw:
-                try:
-                    client.cancel(approval_id, reason="No decision within the response timeout.")
-                except (Conflict, NotFound):
-                    pass
+                client.withdraw(approval_id, reason="No decision within the response timeout.")
             approval = client.get(approval_id)
         if approval.is_decided and not approval.is_cancelled:
             return self._settle(context, approval)  # decided at the last moment
         return self._settle(context, approval, expired=True)
 
-    def _settle(self, context: Context, approval: Approval, *, expired: bool = False) -> Any:
+    def _settle(
+        self, context: Context, approval: Approval, *, expired: bool = False
+    ) -> DecisionSummary:
         return settle(
             self,
             context,
@@ -333,12 +306,6 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
             ignore_downstream_trigger_rules=self.ignore_downstream_trigger_rules,
             expired=expired,
         )
-
-
-def retries_left(ti: RuntimeTaskInstanceProtocol, retries: int | None) -> bool:
-    """Whether Airflow would retry this try if it failed now (its ``is_eligible_to_retry``)."""
-    max_tries = getattr(ti, "max_tries", None)
-    return bool(retries) and (max_tries is None or ti.try_number <= int(max_tries))
 
 
 def _run_url(ti: RuntimeTaskInstanceProtocol) -> str | None:

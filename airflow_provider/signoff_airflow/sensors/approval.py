@@ -12,14 +12,12 @@ from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from signoff.models import Approval
+from signoff.outcome import DecisionSummary
+from signoff_airflow._deferral import can_end_from_trigger, listeners_registered, retries_left
 from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies, settle
 from signoff_airflow.hooks.approvals import SignoffHook
-from signoff_airflow.operators.approval import SignoffReviewLink, retries_left
-from signoff_airflow.triggers.approval import (
-    ApprovalTrigger,
-    can_end_from_trigger,
-    listeners_registered,
-)
+from signoff_airflow.links import SignoffReviewLink
+from signoff_airflow.triggers.approval import ApprovalEvent, ApprovalTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -105,7 +103,7 @@ class ApprovalSensor(BaseSensorOperator, SkipMixin):
             method_name="execute_complete",
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | str) -> Any:
+    def execute_complete(self, context: Context, event: ApprovalEvent | str) -> Any:
         if isinstance(event, str):  # the trigger ended the task, yet it resumed (dag.test())
             with self.hook.get_client() as client:
                 approval = client.get(self.approval_id)
@@ -120,7 +118,7 @@ class ApprovalSensor(BaseSensorOperator, SkipMixin):
             f"waiting for approval {self.approval_id} failed: {event['message']}"
         )
 
-    def _settle(self, context: Context, approval: Approval) -> Any:
+    def _settle(self, context: Context, approval: Approval) -> DecisionSummary:
         return settle(
             self,
             context,

@@ -2,10 +2,11 @@
 
 A triggerer may hold thousands of deferred approval tasks in one event loop. All
 :class:`ApprovalTrigger` instances of that loop that talk to the same service (same base
-URL and key) share one :class:`signoff.waiting.DecisionWaiter`, so a thousand waiting
-tasks hold one long-poll (``POST /api/approvals/wait``) instead of making a thousand
-polls; against a hosted service without that endpoint the waiter falls back to polling
-each approval with backoff. The trigger only reads: it never creates or decides anything.
+URL and key) share one :class:`signoff.waiting.DecisionWaiter` (the core's registry,
+:func:`signoff.waiting.shared_waiter`), so a thousand waiting tasks hold one long-poll
+(``POST /api/approvals/wait``) instead of making a thousand polls; against a hosted
+service without that endpoint the waiter falls back to polling each approval with
+backoff. The trigger only reads: it never creates or decides anything.
 
 With ``end_from_trigger`` the trigger also ends the task itself once the approval is
 decided (Airflow's "end from trigger": it yields ``TaskSuccessEvent`` or ``TaskFailedEvent``
@@ -26,13 +27,9 @@ resumes the task on the worker instead.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, TypedDict
 
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.execution_time.xcom import XCom
@@ -44,9 +41,10 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
-from signoff.client import AsyncApprovalsClient, Conflict, DecisionTimeout, NotFound, SignoffError
+from signoff.client import DecisionTimeout, SignoffError
 from signoff.models import Approval
-from signoff.waiting import DecisionWaiter
+from signoff.outcome import DecisionSummary
+from signoff.waiting import shared_waiter
 from signoff_airflow._outcome import (
     ApprovalExpiredError,
     ApprovalRejectedError,
@@ -54,50 +52,61 @@ from signoff_airflow._outcome import (
     check_policies,
     judge,
 )
-from signoff_airflow.hooks.approvals import ServiceSettings, SignoffHook
-
-if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
+from signoff_airflow.hooks.approvals import SignoffHook
 
 DEADLINE_GRACE_SECONDS = 10.0
 """Past the deadline the service's own EXPIRED decision normally arrives first; this
 much later the trigger stops waiting itself (a hosted service may not expire it)."""
 
-
-@dataclass
-class _Shared:
-    client: AsyncApprovalsClient
-    waiter: DecisionWaiter
-    users: int = 0
-    key: tuple[Any, ...] = field(default=())
+STOPPED = "The Airflow task was stopped."
+"""Why an approval is withdrawn when its task is killed (the reviewer sees it)."""
 
 
-_shared: dict[tuple[Any, ...], _Shared] = {}
+class DecidedEvent(TypedDict):
+    """The approval is decided (approved, rejected, expired or withdrawn)."""
+
+    status: Literal["decided"]
+    approval_id: str
+    approval: dict[str, Any]
+    """The approval's wire dict (``Approval.model_validate`` reads it back)."""
 
 
-@asynccontextmanager
-async def shared_waiter(settings: ServiceSettings) -> AsyncIterator[DecisionWaiter]:
-    """The one waiter of this event loop for this service; closed when its last user leaves."""
-    fingerprint = hashlib.sha256((settings.api_key or "").encode()).hexdigest()
-    key = (asyncio.get_running_loop(), settings.base_url, fingerprint)
-    shared = _shared.get(key)
-    if shared is None:
-        client = settings.async_client()
-        shared = _shared[key] = _Shared(client, DecisionWaiter(client), key=key)
-    shared.users += 1
-    try:
-        yield shared.waiter
-    finally:
-        shared.users -= 1
-        if shared.users == 0 and _shared.get(key) is shared:
-            del _shared[key]  # before awaiting: a newcomer must not pick up a closing waiter
-            await shared.waiter.close()
-            await shared.client.aclose()
+class TimeoutEvent(TypedDict):
+    """The trigger's deadline passed and the approval is still pending."""
+
+    status: Literal["timeout"]
+    approval_id: str
 
 
-def shared_waiters() -> int:
-    """How many waiters (hence long-poll connections) this process holds; for tests."""
-    return len(_shared)
+class ErrorEvent(TypedDict):
+    """Waiting failed (unknown approval, bad connection, service away after retries)."""
+
+    status: Literal["error"]
+    approval_id: str
+    message: str
+
+
+ApprovalEvent = DecidedEvent | TimeoutEvent | ErrorEvent
+"""The payload of every :class:`TriggerEvent` the trigger fires: one flat, JSON-storable
+dict told apart by ``status``; what ``execute_complete`` receives."""
+
+
+class _Required(TypedDict):
+    approval_id: str
+    signoff_conn_id: str
+    deadline: float | None
+
+
+class ApprovalTriggerKwargs(_Required, total=False):
+    """What :meth:`ApprovalTrigger.serialize` gives and ``ApprovalTrigger(**kwargs)`` takes:
+    flat, JSON-storable; the ending keys are present only with ``end_from_trigger`` (so
+    that a trigger that does not end the task serializes as before, for triggerers not
+    yet upgraded)."""
+
+    end_from_trigger: bool
+    on_reject: str
+    on_expiry: str
+    retries_left: bool
 
 
 class ApprovalTrigger(BaseTrigger):
@@ -142,19 +151,21 @@ class ApprovalTrigger(BaseTrigger):
         self.retries_left = retries_left
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        kwargs: dict[str, Any] = {
+        kwargs: ApprovalTriggerKwargs = {
             "approval_id": self.approval_id,
             "signoff_conn_id": self.signoff_conn_id,
             "deadline": self.deadline,
         }
-        if self.end_from_trigger:  # otherwise as before, for triggerers not yet upgraded
+        if self.end_from_trigger:
             kwargs.update(
-                end_from_trigger=True,
-                on_reject=self.on_reject,
-                on_expiry=self.on_expiry,
-                retries_left=self.retries_left,
+                {
+                    "end_from_trigger": True,
+                    "on_reject": self.on_reject,
+                    "on_expiry": self.on_expiry,
+                    "retries_left": self.retries_left,
+                }
             )
-        return "signoff_airflow.triggers.approval.ApprovalTrigger", kwargs
+        return "signoff_airflow.triggers.approval.ApprovalTrigger", dict(kwargs)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = await self._wait()
@@ -175,7 +186,7 @@ class ApprovalTrigger(BaseTrigger):
         self.log.info("Ending the task from the triggerer: %s", event.task_instance_state)
         return event
 
-    async def _push_return_value(self, value: dict[str, Any]) -> bool:
+    async def _push_return_value(self, value: DecisionSummary) -> bool:
         """Push the task's return value as the worker would; ``False`` where it cannot."""
         ti = self.task_instance
         if ti is None:
@@ -195,7 +206,9 @@ class ApprovalTrigger(BaseTrigger):
             return False
         return True
 
-    def task_end(self, approval: Approval) -> tuple[BaseTaskEndEvent, dict[str, Any] | None] | None:
+    def task_end(
+        self, approval: Approval
+    ) -> tuple[BaseTaskEndEvent, DecisionSummary | None] | None:
         """The event that ends the task for this decided approval, with the return value
         to push first, or ``None`` where only the worker can carry out the outcome (it then
         resumes with the decision)."""
@@ -216,18 +229,23 @@ class ApprovalTrigger(BaseTrigger):
             return None
         return TaskSuccessEvent(), decision
 
-    async def _wait(self) -> dict[str, Any]:
-        base = {"approval_id": self.approval_id}
+    async def _wait(self) -> ApprovalEvent:
         try:
             settings = await SignoffHook(self.signoff_conn_id).asettings()
             timeout = None if self.deadline is None else max(0.0, self.deadline - time.time())
-            async with shared_waiter(settings) as waiter:
+            async with shared_waiter(
+                settings.base_url, api_key=settings.api_key, timeout=settings.timeout
+            ) as waiter:
                 approval = await waiter.wait(self.approval_id, timeout=timeout)
         except DecisionTimeout:
-            return {**base, "status": "timeout"}
+            return {"approval_id": self.approval_id, "status": "timeout"}
         except (SignoffError, ValueError, AirflowNotFoundException) as exc:
-            return {**base, "status": "error", "message": str(exc)}
-        return {**base, "status": "decided", "approval": approval.to_wire()}
+            return {"approval_id": self.approval_id, "status": "error", "message": str(exc)}
+        return {
+            "approval_id": self.approval_id,
+            "status": "decided",
+            "approval": approval.to_wire(),
+        }
 
     async def on_kill(self) -> None:
         """The user marked the deferred task failed or success, or cleared it: withdraw."""
@@ -236,34 +254,9 @@ class ApprovalTrigger(BaseTrigger):
             if not settings.can_withdraw:
                 return
             async with settings.async_client() as client:
-                await client.cancel(self.approval_id, reason="The Airflow task was stopped.")
-            self.log.info("Withdrew approval %s", self.approval_id)
-        except (Conflict, NotFound):
-            pass  # already decided, or unknown: nothing to withdraw
+                withdrawn = await client.withdraw(self.approval_id, reason=STOPPED)
         except (SignoffError, ValueError, AirflowNotFoundException) as exc:
             self.log.warning("Could not withdraw approval %s: %s", self.approval_id, exc)
-
-
-def can_end_from_trigger(task: BaseOperator) -> bool:
-    """Whether the trigger can end ``task`` as the worker would (``end_from_trigger``, and
-    a return value it can push the same way: no ``multiple_outputs``, no task mapped over
-    it, pushed at all)."""
-    return bool(
-        getattr(task, "end_from_trigger", False)
-        and task.do_xcom_push
-        and not task.multiple_outputs
-        and not getattr(task, "returns_dag_result", False)
-        and next(task.iter_mapped_dependants(), None) is None
-    )
-
-
-def listeners_registered() -> bool:
-    """Whether Airflow listeners (plugins) are registered in this process.
-
-    Airflow refuses to load a DAG with an ``end_from_trigger=True`` task while listeners
-    are registered (a task ended in the triggerer would not reach them), so the operators
-    fall back to resuming on the worker then.
-    """
-    from airflow.listeners.listener import get_listener_manager  # the one Airflow checks
-
-    return bool(get_listener_manager().has_listeners)
+            return
+        if withdrawn is not None:
+            self.log.info("Withdrew approval %s", self.approval_id)

@@ -22,6 +22,7 @@ from signoff.client.webhooks import (
     AsyncWorkflowsClient,
     WebhooksClient,
     WorkflowsClient,
+    webhooks_key,
 )
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "WebhooksClient",
     "WorkflowsClient",
     "require_approved",
+    "webhooks_key",
 ]

@@ -16,7 +16,9 @@ from signoff.client.errors import (
     ApprovalCancelled,
     ApprovalExpired,
     ApprovalRejected,
+    Conflict,
     DecisionTimeout,
+    NotFound,
     TransportError,
 )
 from signoff.models import (
@@ -172,6 +174,18 @@ class ApprovalCalls(Calls):
         )
         return Approval.model_validate(response.json())
 
+    def withdraw(self, approval_id: str, *, reason: str | None = None) -> Step[Approval | None]:
+        """:meth:`cancel` if it is still pending: the withdrawn approval, or ``None`` when
+        there is nothing to withdraw (decided already, 409; unknown to the service, 404).
+
+        What a pipeline does when it stops waiting (its task was killed, or its deadline
+        passed): a decision that got there first is no error, it is simply kept.
+        """
+        try:
+            return (yield from self.cancel(approval_id, reason=reason))
+        except (Conflict, NotFound):
+            return None
+
     def wait_many(self, ids: Iterable[str], *, max_wait: float = 30.0) -> Step[WaitResult]:
         """Answer as soon as any of ``ids`` is decided (``signoff serve`` only)."""
         max_wait_ms = int(max_wait * 1000)
@@ -285,6 +299,7 @@ class ApprovalsClient(SyncClient):
     approve = sync_method(ApprovalCalls.approve)
     reject = sync_method(ApprovalCalls.reject)
     cancel = sync_method(ApprovalCalls.cancel)
+    withdraw = sync_method(ApprovalCalls.withdraw)
     wait_many = sync_method(ApprovalCalls.wait_many)
     callbacks = sync_method(ApprovalCalls.callbacks)
     wait_for_decision = sync_method(ApprovalCalls.wait_for_decision)
@@ -316,6 +331,7 @@ class AsyncApprovalsClient(AsyncClient):
     approve = async_method(ApprovalCalls.approve)
     reject = async_method(ApprovalCalls.reject)
     cancel = async_method(ApprovalCalls.cancel)
+    withdraw = async_method(ApprovalCalls.withdraw)
     wait_many = async_method(ApprovalCalls.wait_many)
     callbacks = async_method(ApprovalCalls.callbacks)
     wait_for_decision = async_method(ApprovalCalls.wait_for_decision)

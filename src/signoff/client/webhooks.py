@@ -48,6 +48,16 @@ def base_url_for(environment: str) -> str:
     return environment
 
 
+def webhooks_key(secret_key: str, webhooks_secret_key: str | None = None) -> str:
+    """The key ``/webhooks`` takes: the account's ``webhooks_secret_key`` where it has one
+    (the hosted "previous" platform's key, which may differ), else its ``secret_key``.
+
+    Every place that builds a webhooks client from an account's two keys asks this, so
+    that a connection, a block and the subscriptions client cannot disagree.
+    """
+    return webhooks_secret_key or secret_key
+
+
 def _body(value: Any) -> Any:
     return value.to_wire() if hasattr(value, "to_wire") else value
 

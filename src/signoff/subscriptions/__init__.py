@@ -11,7 +11,7 @@ import httpx
 
 from signoff.client._calls import AsyncClient, Calls, SyncClient, async_method, sync_method
 from signoff.client._transport import RetryPolicy, Step
-from signoff.client.webhooks import WebhookCalls, WorkflowCalls, base_url_for
+from signoff.client.webhooks import WebhookCalls, WorkflowCalls, base_url_for, webhooks_key
 from signoff.subscriptions.plan import (
     ApplyFailed,
     ApplyResult,
@@ -47,7 +47,7 @@ class SubscriptionCalls(Calls):
         base_url = base_url_for(environment)
         super().__init__(base_url, retry=retry)
         self.webhooks = WebhookCalls(
-            base_url, secret_key=webhooks_secret_key or secret_key, retry=retry
+            base_url, secret_key=webhooks_key(secret_key, webhooks_secret_key), retry=retry
         )
         self.workflows = WorkflowCalls(base_url, secret_key=secret_key, retry=retry)
 

@@ -1,0 +1,55 @@
+"""What a decided approval hands the pipeline that asked for it: the decision summary.
+
+An Airflow task returns it as its XCom, a Prefect task returns it to its flow. It is
+written once, here, so that downstream code reads the same keys with the same meaning
+whichever engine ran the wait; the engines differ only in what they *do* with a
+rejection or an expiry (their policies stay in the adapters).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from signoff.models import Approval, ApprovalStatus
+
+DefaultDecision = Literal["approve", "reject"]
+"""A decision the pipeline takes by itself when nobody decided in time."""
+
+
+class DecisionSummary(TypedDict):
+    """What was decided, by whom, and the details to act on (JSON-storable)."""
+
+    approval_id: str
+    status: str
+    """The approval's status on the wire: ``APPROVED``, ``REJECTED`` or ``PENDING``."""
+    approved: bool
+    """Approved by a reviewer, or by default (``default_decision == "approve"``)."""
+    reason: str | None
+    """Why it was decided other than by a reviewer: ``EXPIRED``, ``CANCELLED``..."""
+    default_decision: DefaultDecision | None
+    details: dict[str, Any]
+    """The details to act on: the reviewer's edit if there is one."""
+    modified: bool
+    note: str | None
+    decided_by: str | None
+    decided_at: str | None
+    review_url: str | None
+
+
+def decision_summary(
+    approval: Approval, *, default: DefaultDecision | None = None
+) -> DecisionSummary:
+    """The summary of ``approval``; ``default`` is the decision taken for it, if any."""
+    return {
+        "approval_id": approval.id,
+        "status": approval.status.value,
+        "approved": approval.status is ApprovalStatus.APPROVED or default == "approve",
+        "reason": approval.decision_reason_code.value if approval.decision_reason_code else None,
+        "default_decision": default,
+        "details": approval.effective_details,
+        "modified": approval.modified_details is not None,
+        "note": approval.decision_note,
+        "decided_by": approval.decided_by,
+        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+        "review_url": approval.review_url,
+    }
