@@ -12,19 +12,33 @@ import click
 from signoff.cli.approvals import approvals
 from signoff.cli.demo import demo
 from signoff.cli.keys import keys
-from signoff.cli.serve import serve
 from signoff.cli.subscriptions import subscriptions
 from signoff.cli.webhooks import webhooks
 from signoff.cli.workflows import workflows
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """``serve`` is imported only when asked for: its options come from the service's
+    settings (pydantic-settings, the server extra), which the client commands do without."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "serve"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "serve":
+            from signoff.cli.serve import serve
+
+            return serve
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="signoff")
 def main() -> None:
     """signoff: human sign-off for data pipelines, and webhooks as code."""
 
 
-for command in (serve, keys, approvals, webhooks, workflows, subscriptions, demo):
+for command in (keys, approvals, webhooks, workflows, subscriptions, demo):
     main.add_command(command)
 
 __all__ = ["main"]

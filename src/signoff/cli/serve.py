@@ -1,188 +1,109 @@
-"""``signoff serve``: the embedded service, configured by options or ``SIGNOFF_*``."""
+"""``signoff serve``: the embedded service, with one option per field of its ``Settings``.
+
+The options are built from :class:`signoff.server.config.Settings`, not written out, so
+that a setting cannot lack its option and an option cannot disagree with the setting's
+default, range or environment variable. Only values given on the command line are
+passed on; pydantic-settings reads the environment and fills in the defaults, so both
+are parsed in one place.
+"""
 
 from __future__ import annotations
 
+import types
+import typing
 from pathlib import Path
+from typing import Any
 
 import click
 from click.core import ParameterSource
 
+try:
+    from pydantic import ValidationError
+    from pydantic.fields import FieldInfo
 
-@click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="SIGNOFF_HOST")
-@click.option("--port", default=8000, show_default=True, type=int, envvar="SIGNOFF_PORT")
-@click.option(
-    "--database-url",
-    default="sqlite:///signoff.db",
-    show_default=True,
-    envvar="SIGNOFF_DATABASE_URL",
-    help="sqlite:///file.db, or postgresql://user@host/db for PostgreSQL.",
-)
-@click.option(
-    "--api-key",
-    "api_keys",
-    multiple=True,
-    envvar="SIGNOFF_API_KEY",
-    help="Key clients send as x-api-key or Authorization: Bearer (repeatable; in "
-    "SIGNOFF_API_KEY separated by spaces). Prefer --api-key-file: a flag shows in ps.",
-)
-@click.option(
-    "--api-key-file",
-    type=click.Path(path_type=Path),
-    envvar="SIGNOFF_API_KEY_FILE",
-    help="File of API keys, one a line; blank lines and lines starting with # are skipped.",
-)
-@click.option(
-    "--reviewer-token",
-    "reviewer_tokens",
-    multiple=True,
-    envvar="SIGNOFF_REVIEWER_TOKEN",
-    help="Token reviewers send as Authorization: Bearer; NAME=TOKEN names the reviewer "
-    "(repeatable; in SIGNOFF_REVIEWER_TOKEN separated by spaces).",
-)
-@click.option(
-    "--reviewer-token-file",
-    type=click.Path(path_type=Path),
-    envvar="SIGNOFF_REVIEWER_TOKEN_FILE",
-    help="File of reviewer tokens, one a line as for --reviewer-token (NAME=TOKEN); "
-    "blank lines and lines starting with # are skipped.",
-)
-@click.option("--public-url", envvar="SIGNOFF_PUBLIC_URL", help="Base of reviewUrl links.")
-@click.option(
-    "--default-expiry",
-    default=86400,
-    show_default=True,
-    type=click.IntRange(min=1),
-    envvar="SIGNOFF_DEFAULT_EXPIRY",
-    help="Seconds before an undecided approval expires.",
-)
-@click.option("--signing-secret", envvar="SIGNOFF_SIGNING_SECRET", help="Callback HMAC key.")
-@click.option(
-    "--outbound-allow",
-    multiple=True,
-    envvar="SIGNOFF_OUTBOUND_ALLOW",
-    help="Private network callbacks may reach anyway, e.g. 127.0.0.0/8 (repeatable).",
-)
-@click.option(
-    "--delivery-backoff",
-    default=2.0,
-    show_default=True,
-    type=click.FloatRange(min=0.01),
-    envvar="SIGNOFF_DELIVERY_BACKOFF",
-    help="First retry delay of a failed callback (seconds).",
-)
-@click.option(
-    "--endpoint-flag-after",
-    default=5,
-    show_default=True,
-    type=click.IntRange(min=1),
-    envvar="SIGNOFF_ENDPOINT_FLAG_AFTER",
-    help="Consecutive failed deliveries after which an endpoint shows as failing.",
-)
-@click.option(
-    "--endpoint-deactivate-after",
-    default=72 * 3600.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    envvar="SIGNOFF_ENDPOINT_DEACTIVATE_AFTER",
-    help="Seconds a failing endpoint may keep failing before it is deactivated.",
-)
-@click.option(
-    "--delivery-timeout",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    envvar="SIGNOFF_DELIVERY_TIMEOUT",
-    help="Seconds a receiver has to answer a delivery.",
-)
-@click.option(
-    "--rate-limit",
-    default=2000.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    envvar="SIGNOFF_RATE_LIMIT",
-    help="Requests per second per key (bursts of twice); 0: off.",
-)
-@click.option(
-    "--auth-failure-rate",
-    default=10.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    envvar="SIGNOFF_AUTH_FAILURE_RATE",
-    help="Failed keys and sign-ins per second per client address (bursts of ten times "
-    "that); past it, 429 for that address; 0: off.",
-)
-def serve(
-    host: str,
-    port: int,
-    database_url: str,
-    api_keys: tuple[str, ...],
-    api_key_file: Path | None,
-    reviewer_tokens: tuple[str, ...],
-    reviewer_token_file: Path | None,
-    public_url: str | None,
-    default_expiry: int,
-    signing_secret: str | None,
-    outbound_allow: tuple[str, ...],
-    delivery_backoff: float,
-    endpoint_flag_after: int,
-    endpoint_deactivate_after: float,
-    delivery_timeout: float,
-    rate_limit: float,
-    auth_failure_rate: float,
-) -> None:
-    """Run the embedded service: approvals, webhooks and workflows."""
-    try:
-        from signoff.server.app import serve as run
-        from signoff.server.config import Settings, parse_networks
-        from signoff.server.store.db import async_url
-    except ImportError as exc:
-        raise click.ClickException(
-            f"the service needs the server extra: pip install 'signoff[server]' ({exc})"
-        ) from None
-    try:
-        async_url(database_url)
-        networks = parse_networks(list(outbound_allow))
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    warn_secret_flags("api_keys", "--api-key", "--api-key-file or SIGNOFF_API_KEY")
-    warn_secret_flags(
-        "reviewer_tokens", "--reviewer-token", "--reviewer-token-file or SIGNOFF_REVIEWER_TOKEN"
-    )
-    api_keys += tuple(read_keys(api_key_file, "--api-key-file"))
-    reviewer_tokens += tuple(read_keys(reviewer_token_file, "--reviewer-token-file"))
-    run(
-        Settings(
-            host=host,
-            port=port,
-            database_url=database_url,
-            api_keys=list(api_keys),
-            reviewer_tokens=list(reviewer_tokens),
-            public_url=public_url,
-            default_expiry_seconds=default_expiry,
-            signing_secret=signing_secret,
-            outbound_allow=networks,
-            delivery_backoff_base=delivery_backoff,
-            endpoint_flag_after=endpoint_flag_after,
-            endpoint_deactivate_after=endpoint_deactivate_after,
-            rate_limit=rate_limit,
-            auth_failure_rate=auth_failure_rate,
-            delivery_timeout=delivery_timeout,
-        )
+    from signoff.server.config import Settings, env_name, option_name
+except ImportError as missing:  # a plain `pip install signoff`: the client only
+    MISSING: ImportError | None = missing
+else:
+    MISSING = None
+
+
+def _needs_extra(exc: ImportError) -> click.ClickException:
+    return click.ClickException(
+        f"the service needs the server extra: pip install 'signoff[server]' ({exc})"
     )
 
 
-def read_keys(path: Path | None, option: str) -> list[str]:
-    """Keys from a file, one a line, so that they stay out of ``/proc/PID/cmdline``."""
-    if path is None:
-        return []
+def _bounds(field: FieldInfo) -> dict[str, Any]:
+    """``ge``/``gt`` of the field as click's range arguments."""
+    for rule in field.metadata:
+        if hasattr(rule, "ge"):
+            return {"min": rule.ge}
+        if hasattr(rule, "gt"):
+            return {"min": rule.gt, "min_open": True}
+    return {}
+
+
+def _click_type(field: FieldInfo) -> tuple[click.ParamType, bool]:
+    """The click type of a field's values, and whether the option repeats."""
+    annotation = field.annotation
+    multiple = typing.get_origin(annotation) is list
+    if multiple:
+        annotation = typing.get_args(annotation)[0]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = rest[0] if len(rest) == 1 else str
+    bounds = _bounds(field)
+    if annotation is int:
+        return (click.IntRange(**bounds) if bounds else click.INT), multiple
+    if annotation is float:
+        return (click.FloatRange(**bounds) if bounds else click.FLOAT), multiple
+    if annotation is Path:
+        return click.Path(path_type=Path), multiple
+    return click.STRING, multiple
+
+
+def _help(name: str, field: FieldInfo) -> str:
+    """The field's description, its environment variable and its default (as click would
+    show them, which it cannot here: the option itself has no envvar and no default)."""
+    extra = [f"env var: {env_name(name, field)}"]
+    default = field.get_default(call_default_factory=True)
+    if default not in (None, []):
+        extra.append(f"default: {default}")
+    return f"{field.description}  [{'; '.join(extra)}]"
+
+
+def settings_option(name: str, field: FieldInfo) -> click.Option:
+    """``--delivery-timeout`` for ``delivery_timeout``. No click default and no envvar:
+    an option that is not given leaves the field to the environment and its default."""
+    kind, multiple = _click_type(field)
+    return click.Option(
+        [option_name(name, field), name],
+        type=kind,
+        multiple=multiple,
+        help=_help(name, field),
+    )
+
+
+def settings_from(params: dict[str, Any]) -> Settings:
+    """Settings from the options given on the command line, the environment, defaults."""
+    ctx = click.get_current_context()
+    given: dict[str, Any] = {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in params.items()
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise click.BadParameter(f"cannot read {path}: {reason}", param_hint=option) from None
-    lines = (line.strip() for line in text.splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
+        return Settings(**given)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        cause = problem.get("ctx", {}).get("error")
+        message = str(cause) if cause is not None else problem["msg"]
+        if name not in Settings.model_fields:
+            raise click.BadParameter(message) from None
+        hint = option_name(name) if name in given else env_name(name)
+        raise click.BadParameter(message, param_hint=hint) from None
 
 
 def warn_secret_flags(param: str, flag: str, instead: str) -> None:
@@ -195,3 +116,44 @@ def warn_secret_flags(param: str, flag: str, instead: str) -> None:
             f"(ps, /proc/PID/cmdline); use {instead} instead",
             err=True,
         )
+
+
+def _serve(**params: Any) -> None:
+    """Run the embedded service: approvals, webhooks and workflows."""
+    try:
+        from signoff.server.app import serve as run
+        from signoff.server.store.db import async_url
+    except ImportError as exc:
+        raise _needs_extra(exc) from None
+    warn_secret_flags("api_keys", "--api-key", "--api-key-file or SIGNOFF_API_KEY")
+    warn_secret_flags(
+        "reviewer_tokens", "--reviewer-token", "--reviewer-token-file or SIGNOFF_REVIEWER_TOKEN"
+    )
+    settings = settings_from(params)
+    try:
+        async_url(settings.database_url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--database-url") from None
+    run(settings)
+
+
+def _without_extra(**_: Any) -> None:
+    """Run the embedded service (needs the server extra)."""
+    assert MISSING is not None
+    raise _needs_extra(MISSING)
+
+
+if MISSING is None:
+    serve = click.Command(
+        "serve",
+        callback=_serve,
+        params=[settings_option(n, f) for n, f in Settings.model_fields.items()],
+        help=_serve.__doc__,
+    )
+else:
+    serve = click.Command(
+        "serve",
+        callback=_without_extra,
+        help=_without_extra.__doc__,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
