@@ -205,3 +205,16 @@ def test_webhooks_and_workflows_commands(service: ServiceProcess) -> None:
         assert missing.returncode == 1 and "no workflow with id 'wf_nope'" in missing.stderr
         bad = run("webhooks", "test", webhook.id, "--event-type", "nope")
         assert bad.returncode == 1 and "unknown event type" in bad.stderr
+
+
+def test_one_version_everywhere(service: ServiceProcess) -> None:
+    """The installed distribution's version: the CLI, /healthz and the OpenAPI document."""
+    from importlib.metadata import version
+
+    from signoff._version import __version__
+
+    assert __version__ == version("signoff")
+    shown = signoff("--version")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"signoff, version {__version__}"
+    assert httpx.get(f"{service.url}/healthz").json()["version"] == __version__
+    assert httpx.get(f"{service.url}/openapi.json").json()["info"]["version"] == __version__

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from signoff._version import __version__
 from signoff.cli.approvals import approvals
 from signoff.cli.demo import demo
 from signoff.cli.keys import keys
@@ -33,7 +34,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="signoff")
+@click.version_option(version=__version__, prog_name="signoff")
 def main() -> None:
     """signoff: human sign-off for data pipelines, and webhooks as code."""
 

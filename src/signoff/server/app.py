@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from signoff import __version__
+from signoff._version import __version__
 from signoff.models import ErrorBody
 from signoff.server import errors, ui
 from signoff.server.api import approvals, events, inbound, webhooks, workflows
