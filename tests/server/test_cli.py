@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -19,10 +20,10 @@ from tests.conftest import API_KEY, REVIEWER, REVIEWER_TOKEN
 
 
 def signoff(
-    *args: str, service: ServiceProcess | None = None, token: bool = True
+    *args: str, service: ServiceProcess | None = None, token: bool = True, columns: int = 200
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNOFF_")}
-    env["COLUMNS"] = "200"
+    env["COLUMNS"] = str(columns)
     if service is not None:
         env["SIGNOFF_URL"] = service.url
         env["SIGNOFF_API_KEY"] = API_KEY
@@ -48,6 +49,27 @@ def test_list_show_and_json(service: ServiceProcess) -> None:
     shown = signoff("approvals", "show", created.id, service=service)
     assert shown.returncode == 0
     assert "Deploy v42" in shown.stdout and '"version": 42' in shown.stdout
+
+
+def test_ids_are_never_cut_in_a_narrow_terminal(service: ServiceProcess) -> None:
+    """An id in a table is there to be copied: in 80 columns the other cells give way."""
+    with ApprovalsClient(service.url, api_key=API_KEY) as client:
+        created = [
+            client.create(
+                "deploy_the_payments_service_to_every_region",
+                f"Deploy version {n} of the payments service to all regions, with a long note",
+                risk_level="critical",
+            ).id
+            for n in range(3)
+        ]
+    listed = signoff("approvals", "list", service=service, columns=80)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    shown = set(re.findall(r"\b(req_\w+)", listed.stdout))
+    assert set(created) <= shown
+    assert all(len(i) == len(created[0]) for i in shown)  # none cut short
+    assert "req_…" not in listed.stdout
 
 
 def test_approve_with_edits_reaches_the_official_sdk(service: ServiceProcess) -> None:

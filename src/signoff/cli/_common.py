@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.table import Column
 
 from signoff.client import SignoffError
 from signoff.client.errors import APIError
@@ -25,6 +26,12 @@ RISK_STYLE = {"low": "green", "medium": "yellow", "high": "red", "critical": "bo
 STATUS_STYLE = {"PENDING": "yellow", "APPROVED": "green", "REJECTED": "red"}
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def id_column(ids: list[str], header: str = "id") -> Column:
+    """An id is there to be copied: never cut (``req_oi4o…``) nor wrapped, however narrow
+    the terminal; the other columns of the table shrink instead."""
+    return Column(header, no_wrap=True, min_width=max((len(i) for i in ids), default=len(header)))
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import click
 import pendulum
 from rich.table import Table
 
-from signoff.cli._common import DEFAULT_URL, RISK_STYLE, STATUS_STYLE, F, err, out
+from signoff.cli._common import DEFAULT_URL, RISK_STYLE, STATUS_STYLE, F, err, id_column, out
 from signoff.client import ApprovalsClient, SignoffError
 from signoff.client.errors import APIError
 from signoff.models import Approval, ApprovalStatus
@@ -88,7 +88,15 @@ def list_command(
     if as_json:
         click.echo(json.dumps([a.to_wire() for a in page.data], indent=2))
         return
-    table = Table("id", "status", "risk", "action", "summary", "created", "expires")
+    table = Table(
+        id_column([a.id for a in page.data]),
+        "status",
+        "risk",
+        "action",
+        "summary",
+        "created",
+        "expires",
+    )
     for a in page.data:
         table.add_row(
             a.id,

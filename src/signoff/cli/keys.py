@@ -14,7 +14,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from signoff.cli._common import F, err, out
+from signoff.cli._common import F, err, id_column, out
 
 DEFAULT_DATABASE_URL = "sqlite:///signoff.db"
 
@@ -88,8 +88,9 @@ def keys_list(database_url: str) -> None:
     """Stored keys (never their values)."""
     from signoff.server.store.credentials import list_keys
 
-    table = Table("id", "kind", "name", "created", "revoked")
-    for row in run_store(database_url, list_keys):
+    rows = run_store(database_url, list_keys)
+    table = Table(id_column([str(r["id"]) for r in rows]), "kind", "name", "created", "revoked")
+    for row in rows:
         table.add_row(
             str(row["id"]),
             str(row["kind"]),

@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from signoff.cli._common import handled, health, management_options, out
+from signoff.cli._common import handled, health, id_column, management_options, out
 from signoff.client import WebhooksClient
 
 
@@ -24,7 +24,7 @@ def webhooks_list(url: str, api_key: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([w.to_wire() for w in found], indent=2))
         return
-    table = Table("id", "url", "active", "event types", "health")
+    table = Table(id_column([w.id for w in found]), "url", "active", "event types", "health")
     for w in found:
         table.add_row(w.id, w.url, str(w.active), ", ".join(w.event_types), health(w.health))
     out.print(table if found else "no webhooks")
