@@ -205,3 +205,9 @@ def test_keys_commands_use_the_same_database_default() -> None:
     option = next(p for p in command.params if p.name == "database_url")
     assert option.default == Settings.model_fields["database_url"].default
     assert option.envvar == env_name("database_url")
+
+
+def test_readme_lists_every_option_with_its_variable() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for name in Settings.model_fields:
+        assert f"| `{option_name(name)}`" in readme and f"`{env_name(name)}`" in readme, name

@@ -9,7 +9,8 @@ import sys
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,7 +24,7 @@ from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.hub import DecisionHub, PostgresListener
 from signoff.server.inputs import InputGuard
-from signoff.server.metrics import RequestMetrics
+from signoff.server.metrics import RequestMetrics, ServiceMetrics
 from signoff.server.ratelimit import RateLimiter
 from signoff.server.services import Services
 from signoff.server.store.approvals import NOTIFY_CHANNEL, ApprovalStore
@@ -142,8 +143,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.state.metrics = service_metrics = ServiceMetrics()
     app.add_middleware(InputGuard, limit=settings.max_body_bytes)
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestMetrics, metrics=service_metrics)
     app.include_router(approvals.router)
     app.include_router(inbound.router)
     app.include_router(webhooks.router)
@@ -172,10 +174,11 @@ def create_app(settings: Settings) -> FastAPI:
         response_class=PlainTextResponse,
         responses=documented_errors(401, 429, 503),
     )
-    async def metrics(request: Request, _who: AnyCaller) -> str:
-        """Request counts per route and requests in flight (Prometheus text format)."""
-        collector: RequestMetrics = request.scope["state"]["metrics"]
-        return collector.render()
+    async def metrics(request: Request, _who: AnyCaller) -> Response:
+        """Requests, held waits, deliveries and the outbox backlog, in the Prometheus text
+        format (README lists every series)."""
+        body = await service_metrics.render(request.app.state.services)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 
