@@ -2,8 +2,9 @@
 
     .venvs/prefect/bin/python example_dags/demo_prefect.py [--auto-decide]
 
-Starts the embedded service on a free port and a throw-away Prefect server
-(``prefect_test_harness``), runs a refund flow that asks for sign-off and waits
+Starts the embedded service on a free port and, unless ``PREFECT_API_URL`` names a
+Prefect server to use (in the environment or the active Prefect profile), a throw-away
+one (``prefect_test_harness``); runs a refund flow that asks for sign-off and waits
 in-process (one long-poll, woken the moment the reviewer decides), prints the review URL
 and the command that decides it, and pays what the reviewer approved. With
 ``--auto-decide`` a stand-in reviewer approves with an edit.
@@ -13,14 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from prefect.settings import get_current_settings
 from prefect.testing.utilities import prefect_test_harness
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry writes
@@ -79,6 +83,20 @@ def stand_in_reviewer(url: str, token: str) -> None:
             time.sleep(0.1)
 
 
+@contextlib.contextmanager
+def prefect_server() -> Iterator[None]:
+    """The Prefect server that ``PREFECT_API_URL`` names (the flow run then shows in its
+    UI), else a throw-away one for the length of the demo."""
+    url = get_current_settings().api.url  # the environment, else the active profile
+    if url:
+        print(f"using the Prefect server at {url} (PREFECT_API_URL)", flush=True)
+        yield
+        return
+    print("starting a throw-away Prefect server ...", flush=True)
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--auto-decide", action="store_true", help="approve with an edit")
@@ -98,12 +116,11 @@ def main() -> int:
         print("  signoff approvals list --status pending")
         print("  signoff approvals approve ID --details '<edited JSON>' --note '...'")
         print("  signoff approvals reject ID --note '...'")
-        print("starting a throw-away Prefect server ...", flush=True)
         if args.auto_decide:
             threading.Thread(
                 target=stand_in_reviewer, args=(service.url, token), daemon=True
             ).start()
-        with prefect_test_harness(server_startup_timeout=180):
+        with prefect_server():
             credentials = SignoffCredentials(base_url=service.url, api_key=api_key)
             try:
                 paid = asyncio.run(refund_batch(credentials))
