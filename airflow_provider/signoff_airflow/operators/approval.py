@@ -16,7 +16,6 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,9 +26,10 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from signoff.client import ApprovalsClient, Conflict, DecisionTimeout, SignoffError
 from signoff.models import Approval, DecisionReason
 from signoff.outcome import DecisionSummary
-from signoff_airflow._deferral import can_end_from_trigger, listeners_registered, retries_left
+from signoff_airflow._approval_task import ApprovalTask
+from signoff_airflow._deferral import can_end_from_trigger, retries_left
 from signoff_airflow._idempotency import idempotency_key
-from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies, settle
+from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies
 from signoff_airflow.hooks.approvals import SignoffHook
 from signoff_airflow.links import SignoffReviewLink  # registered under this module's path
 from signoff_airflow.triggers.approval import (
@@ -47,7 +47,7 @@ MAX_ASKS_PER_CYCLE = 100
 """Expired or withdrawn approvals followed within one attempt cycle, at most."""
 
 
-class RequestApprovalOperator(BaseOperator, SkipMixin):
+class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
     """Ask a person to approve, wait for the decision, and hand it downstream.
 
     Pushes ``approval_id`` and ``review_url`` to XCom before it waits, and returns the
@@ -141,15 +141,6 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
         self.signoff_conn_id = signoff_conn_id
         self.approval_id: str | None = None
 
-    @property
-    def end_from_trigger(self) -> bool:
-        """Whether the trigger ends the task (read by Airflow when it loads the DAG)."""
-        return self._end_from_trigger and not listeners_registered()
-
-    @cached_property
-    def hook(self) -> SignoffHook:
-        return SignoffHook(self.signoff_conn_id)
-
     def execute(self, context: Context) -> Any:
         ti = context["ti"]
         with self.hook.get_client() as client:
@@ -198,21 +189,15 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
             f"waiting for approval {self.approval_id} failed: {event['message']}"
         )
 
-    def _settle_ended(self, context: Context) -> Any:
-        """The trigger ended the task, but the runner resumed it with the end event's
-        payload (``"success"``, ``"failed"``) instead: ``dag.test()`` does. Settle here from
-        the service, which holds the same decision."""
+    def _settle_ended(self, context: Context) -> DecisionSummary:
+        """The trigger ended the task, yet the runner resumed it: settle from the service."""
         ti = context["ti"]
         self.approval_id = ti.xcom_pull(
             task_ids=ti.task_id, key="approval_id", map_indexes=ti.map_index
         )
         if not self.approval_id:
             raise AirflowException("resumed after the trigger ended the task, with no approval")
-        with self.hook.get_client() as client:
-            approval = client.get(self.approval_id)
-        if not approval.is_decided:
-            raise AirflowException(f"approval {approval.id} is not decided")
-        return self._settle(context, approval)
+        return self._settle_from_service(context, self.approval_id)
 
     def on_kill(self) -> None:
         """Withdraw the pending approval: nobody should approve what nothing waits for."""
@@ -293,19 +278,6 @@ class RequestApprovalOperator(BaseOperator, SkipMixin):
         if approval.is_decided and not approval.is_cancelled:
             return self._settle(context, approval)  # decided at the last moment
         return self._settle(context, approval, expired=True)
-
-    def _settle(
-        self, context: Context, approval: Approval, *, expired: bool = False
-    ) -> DecisionSummary:
-        return settle(
-            self,
-            context,
-            approval,
-            on_reject=self.on_reject,
-            on_expiry=self.on_expiry,
-            ignore_downstream_trigger_rules=self.ignore_downstream_trigger_rules,
-            expired=expired,
-        )
 
 
 def _run_url(ti: RuntimeTaskInstanceProtocol) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -12,9 +11,9 @@ from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from signoff.models import Approval
-from signoff.outcome import DecisionSummary
-from signoff_airflow._deferral import can_end_from_trigger, listeners_registered, retries_left
-from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies, settle
+from signoff_airflow._approval_task import ApprovalTask
+from signoff_airflow._deferral import can_end_from_trigger, retries_left
+from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies
 from signoff_airflow.hooks.approvals import SignoffHook
 from signoff_airflow.links import SignoffReviewLink
 from signoff_airflow.triggers.approval import ApprovalEvent, ApprovalTrigger
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ApprovalSensor(BaseSensorOperator, SkipMixin):
+class ApprovalSensor(ApprovalTask, BaseSensorOperator, SkipMixin):
     """Succeed when approval ``approval_id`` is decided, following the same policies as
     :class:`~signoff_airflow.operators.approval.RequestApprovalOperator`, and return the
     decision. Deferrable by default; the sensor's ``timeout`` bounds the whole wait.
@@ -65,15 +64,6 @@ class ApprovalSensor(BaseSensorOperator, SkipMixin):
         self._end_from_trigger = end_from_trigger
         self.signoff_conn_id = signoff_conn_id
 
-    @property
-    def end_from_trigger(self) -> bool:
-        """Whether the trigger ends the task (read by Airflow when it loads the DAG)."""
-        return self._end_from_trigger and not listeners_registered()
-
-    @cached_property
-    def hook(self) -> SignoffHook:
-        return SignoffHook(self.signoff_conn_id)
-
     def poke(self, context: Context) -> PokeReturnValue:
         with self.hook.get_client() as client:
             approval = client.get(self.approval_id)
@@ -105,25 +95,11 @@ class ApprovalSensor(BaseSensorOperator, SkipMixin):
 
     def execute_complete(self, context: Context, event: ApprovalEvent | str) -> Any:
         if isinstance(event, str):  # the trigger ended the task, yet it resumed (dag.test())
-            with self.hook.get_client() as client:
-                approval = client.get(self.approval_id)
-            if not approval.is_decided:
-                raise AirflowException(f"approval {approval.id} is not decided")
-            return self._settle(context, approval)
+            return self._settle_from_service(context, self.approval_id)
         if event["status"] == "decided":
             return self._settle(context, Approval.model_validate(event["approval"]))
         if event["status"] == "timeout":
             raise AirflowSensorTimeout(f"no decision on approval {self.approval_id} in time")
         raise AirflowException(
             f"waiting for approval {self.approval_id} failed: {event['message']}"
-        )
-
-    def _settle(self, context: Context, approval: Approval) -> DecisionSummary:
-        return settle(
-            self,
-            context,
-            approval,
-            on_reject=self.on_reject,
-            on_expiry=self.on_expiry,
-            ignore_downstream_trigger_rules=self.ignore_downstream_trigger_rules,
         )
