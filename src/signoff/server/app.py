@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff._version import __version__
@@ -22,6 +21,7 @@ from signoff.server.api._common import errors as documented_errors
 from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
+from signoff.server.domain import approvals as domain_approvals
 from signoff.server.hub import DecisionHub, PostgresListener
 from signoff.server.inputs import InputGuard
 from signoff.server.metrics import RequestMetrics, ServiceMetrics
@@ -34,7 +34,7 @@ from signoff.server.store.credentials import (
     signing_secret,
     stored_entries,
 )
-from signoff.server.store.db import async_url, asyncpg_dsn, create_engine, migrate
+from signoff.server.store.db import async_url, asyncpg_dsn, create_engine, migrate, ping
 from signoff.server.store.events import EventStore
 from signoff.server.store.idempotency import IdempotencyStore
 from signoff.server.store.outbox import OutboxStore
@@ -52,9 +52,7 @@ def announce(lines: list[str]) -> None:
 async def sweep_expired(services: Services) -> None:
     while True:
         try:
-            for approval in await services.approvals.expire_due():
-                services.hub.publish(approval.id)
-                services.worker.kick()
+            await domain_approvals.expire_due(services)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -94,9 +92,7 @@ async def start(settings: Settings, engine: AsyncEngine) -> Services:
     events = EventStore(engine)
     return Services(
         settings=settings,
-        approvals=ApprovalStore(
-            engine, base_url=settings.base_url, default_expiry=settings.default_expiry_seconds
-        ),
+        approvals=ApprovalStore(engine, base_url=settings.base_url),
         outbox=outbox,
         keyring=keyring,
         hub=DecisionHub(),
@@ -162,8 +158,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def healthz() -> JSONResponse:
         """200 when the service can reach its database, 503 when it cannot."""
         try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            await ping(engine)
         except Exception as exc:
             return JSONResponse({"error": f"database unavailable: {exc}"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from signoff.server.domain.errors import DomainError
 from signoff.server.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,16 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             _cko_body(request, message, "request_invalid", codes), status_code=status
         )
+
+    @app.exception_handler(DomainError)
+    async def refused(request: Request, exc: DomainError) -> JSONResponse:
+        """A domain call said no: its status, its message, and for the webhook API the
+        hosted platform's fields with the error's code."""
+        body: dict[str, Any] = {"error": exc.message}
+        if request.url.path.startswith(CKO_PREFIXES):
+            error_type = ERROR_TYPES.get(exc.status, "request_invalid")
+            body = _cko_body(request, exc.message, error_type, [exc.code])
+        return JSONResponse(body, status_code=exc.status)
 
     @app.exception_handler(DBAPIError)
     async def database_down(_request: Request, exc: DBAPIError) -> JSONResponse:

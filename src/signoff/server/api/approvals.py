@@ -21,16 +21,15 @@ from signoff.models import (
     ApprovalStatus,
     CallbackDelivery,
     CancelRequest,
-    DecisionReason,
     DecisionRequest,
     WaitRequest,
     WaitResult,
 )
 from signoff.server.api._common import body_hash, errors
 from signoff.server.auth import AnyCaller, ApiCaller, ReviewerCaller
+from signoff.server.domain import approvals
 from signoff.server.hub import Watch
 from signoff.server.services import Services, get_services
-from signoff.server.store.approvals import AlreadyDecided, Decision, IdempotencyConflict
 from signoff.server.store.credentials import Principal
 
 router = APIRouter(prefix="/api/approvals", tags=["approvals"], responses=errors(429, 503))
@@ -41,29 +40,13 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 async def submit(
     services: Services, body: ApprovalRequest, who: Principal, idempotency_key: str | None
 ) -> tuple[Approval, bool]:
-    """Create an approval; an idempotency key replays the first answer (409 if the body differs)."""
-    scoped_key = f"{who.name}:{idempotency_key}" if idempotency_key else None
-    try:
-        approval, created = await services.approvals.create(
-            body,
-            created_by=who.name,
-            idempotency_key=scoped_key,
-            request_hash=body_hash(body.model_dump(mode="json")) if scoped_key else None,
-        )
-    except IdempotencyConflict:
-        raise HTTPException(
-            409, "Idempotency-Key was already used with a different request body"
-        ) from None
-    if created:
-        services.hub.publish(approval.id)
-    return approval, created
+    """The domain's submit, with the request's hash to tell a replay from a reused key."""
+    digest = body_hash(body.model_dump(mode="json")) if idempotency_key else None
+    return await approvals.submit(services, body, who, idempotency_key, digest)
 
 
 async def load(services: Services, approval_id: str) -> Approval:
-    approval = await services.approvals.get(approval_id)
-    if approval is None:
-        raise HTTPException(404, f"no approval with id {approval_id!r}")
-    return approval
+    return await approvals.get(services, approval_id)
 
 
 def seconds_left(approval: Approval, wait_ms: int) -> float:
@@ -225,15 +208,7 @@ async def decide(
     approval_id: str, body: DecisionRequest, who: ReviewerCaller, services: ServicesDep
 ) -> Approval:
     """A reviewer approves (optionally with edited details) or rejects, once."""
-    approved = body.decision == "approve"
-    decision = Decision(
-        status=ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED,
-        reason=DecisionReason.REVIEWER,
-        decided_by=who.name,
-        note=body.note,
-        modified_details=body.modified_details if approved else None,
-    )
-    return await record(services, approval_id, decision)
+    return await approvals.decide(services, approval_id, approvals.reviewer_decision(body, who))
 
 
 @router.post(
@@ -247,39 +222,9 @@ async def cancel(
     """The asker withdraws a pending approval: it reads REJECTED with reason CANCELLED.
 
     Waiters wake and the callback fires as for any decision, so whoever waits learns of it.
-    Only the key that submitted it (keys are told apart by name, so a rotated key keeps
-    its approvals) or an admin key may: one pipeline cannot withdraw another's request.
+    Only the key that submitted it or an admin key may (403 for any other key).
     """
-    owner = await services.approvals.created_by(approval_id)
-    if owner is None:
-        raise HTTPException(404, f"no approval with id {approval_id!r}")
-    if who.kind != "admin" and owner != who.name:
-        raise HTTPException(403, "only the API key that submitted this approval may cancel it")
-    reason = body.reason if body and body.reason else "Withdrawn by the requester."
-    decision = Decision(
-        status=ApprovalStatus.REJECTED,
-        reason=DecisionReason.CANCELLED,
-        decided_by=who.name,
-        note=reason,
-    )
-    return await record(services, approval_id, decision)
-
-
-async def record(services: Services, approval_id: str, decision: Decision) -> Approval:
-    current = await load(services, approval_id)  # also expires it if its time is up
-    if current.is_decided:
-        raise HTTPException(409, f"approval {approval_id} is already {current.status.value}")
-    try:
-        approval = await services.approvals.decide(approval_id, decision)
-    except AlreadyDecided as exc:
-        raise HTTPException(
-            409, f"approval {approval_id} is already {exc.approval.status.value}"
-        ) from None
-    except LookupError:
-        raise HTTPException(404, f"no approval with id {approval_id!r}") from None
-    services.hub.publish(approval_id)
-    services.worker.kick()
-    return approval
+    return await approvals.cancel(services, approval_id, who, body.reason if body else None)
 
 
 @router.get(

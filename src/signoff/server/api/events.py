@@ -16,9 +16,10 @@ from signoff.models.events import Delivery, PublishedEvent, PublishEvent, unknow
 from signoff.server.api._common import errors, replayable
 from signoff.server.api.webhooks import CkoIdempotencyKey
 from signoff.server.auth import ApiCaller
+from signoff.server.domain import events as domain_events
 from signoff.server.errors import CkoError
 from signoff.server.services import Services, get_services
-from signoff.server.store.events import NewEvent, NotYours, StillPending
+from signoff.server.store.events import NewEvent
 
 router = APIRouter(tags=["events"], responses=errors(403, 429, 503))
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -50,14 +51,15 @@ async def publish_event(
             entity_id=body.entity_id,
             processing_channel_id=body.processing_channel_id,
         )
-        queued = await services.events.publish(event, conn=conn)
+        queued = await domain_events.publish(services, event, conn=conn)
         published = PublishedEvent(
             id=event.id, type=event.type, created_on=event.created_at, deliveries=queued
         )
         return 201, published.to_wire()
 
     answer = await replayable(services, who, request, idempotency_key, body.to_wire(), produce)
-    services.worker.kick()  # after the commit: the worker finds what was queued
+    if idempotency_key:  # published inside the key's transaction: kick after its commit
+        domain_events.kick(services)
     return answer
 
 
@@ -82,21 +84,5 @@ async def replay_delivery(delivery_id: str, who: ApiCaller, services: ServicesDe
     an admin key); a delivery still being tried cannot be replayed (409).
     """
     caller = None if who.kind == "admin" else who.name
-    try:
-        new_id = await services.events.replay(delivery_id, caller=caller)
-    except StillPending:
-        raise CkoError(
-            409,
-            f"delivery {delivery_id} is still being tried; replay it once it has succeeded "
-            "or failed",
-            "delivery_pending",
-        ) from None
-    except NotYours:
-        raise CkoError(
-            403, "only the API key that created the approval may replay its callback",
-            "delivery_forbidden",
-        ) from None  # fmt: skip
-    if new_id is None:
-        raise CkoError(404, f"no delivery with id {delivery_id!r}", "delivery_not_found")
-    services.worker.kick()
+    new_id = await domain_events.replay(services, delivery_id, caller)
     return JSONResponse({"id": new_id}, status_code=202)

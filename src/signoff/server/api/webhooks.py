@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -13,9 +12,9 @@ from signoff.models.events import Delivery, EventTypesRequest, unknown_event_typ
 from signoff.models.webhooks import Webhook, WebhookPatch, WebhookRequest
 from signoff.server.api._common import errors, replayable
 from signoff.server.auth import ApiCaller
+from signoff.server.domain import events as domain_events
 from signoff.server.errors import CkoError
 from signoff.server.services import Services, get_services
-from signoff.server.store.events import NewEvent, Target
 from signoff.server.store.subscriptions import DuplicateUrl
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=errors(403, 429, 503))
@@ -31,13 +30,6 @@ def duplicate(url: str) -> CkoError:
 
 def not_found(webhook_id: str) -> CkoError:
     return CkoError(404, f"no webhook with id {webhook_id!r}", "webhook_not_found")
-
-
-def sample_data(event_type: str) -> dict[str, Any]:
-    """What a test event carries: recognisably a test, shaped like the real thing."""
-    kind = event_type.split("_", 1)[0]
-    prefix = {"payment": "pay", "dispute": "dsp", "card": "pay", "approval": "req"}.get(kind, "obj")
-    return {"id": f"{prefix}_test_{secrets.token_hex(8)}", "test": True, "type": event_type}
 
 
 @router.get(
@@ -126,7 +118,7 @@ async def test_webhook(
     target = await services.subscriptions.webhook_target(webhook_id)
     if target is None:
         raise not_found(webhook_id)
-    await send_tests(services, body.event_types, [target])
+    await domain_events.send_tests(services, body.event_types, [target])
     return Response(status_code=204)
 
 
@@ -136,13 +128,6 @@ def check_known(event_types: list[str], *, status: int) -> None:
         raise CkoError(
             status, f"event_types: unknown event type {unknown[0]!r}", "event_types_invalid"
         )
-
-
-async def send_tests(services: Services, event_types: list[str], targets: list[Target]) -> None:
-    for event_type in event_types:
-        event = NewEvent(type=event_type, data=sample_data(event_type), source="test")
-        await services.events.publish(event, targets)
-    services.worker.kick()
 
 
 @router.get(

@@ -27,8 +27,9 @@ from signoff.models.workflows import (
     event_sources,
 )
 from signoff.server.api._common import errors, replayable
-from signoff.server.api.webhooks import CkoIdempotencyKey, check_known, send_tests
+from signoff.server.api.webhooks import CkoIdempotencyKey, check_known
 from signoff.server.auth import ApiCaller
+from signoff.server.domain import events as domain_events
 from signoff.server.errors import CkoError
 from signoff.server.services import Services, get_services
 from signoff.server.store.subscriptions import (
@@ -144,8 +145,7 @@ async def get_action_invocations(
 async def _reflow(
     services: Services, event_ids: list[str], workflows: list[str] | None
 ) -> Response:
-    await services.events.reflow(event_ids, workflows)
-    services.worker.kick()
+    await domain_events.reflow(services, event_ids, workflows)
     return Response(status_code=202)
 
 
@@ -298,7 +298,7 @@ async def test_workflow(
     targets = await services.subscriptions.workflow_targets(workflow_id)
     if targets is None:
         raise not_found("workflow", workflow_id)
-    await send_tests(services, body.event_types, targets)
+    await domain_events.send_tests(services, body.event_types, targets)
     return Response(status_code=204)
 
 

@@ -1,4 +1,5 @@
-"""Sends what the outbox holds: sign, POST, log every attempt, retry with backoff."""
+"""Sends what the outbox holds: sign, POST, log every attempt, retry with backoff, and
+settle endpoint health, a batch of attempts per transaction."""
 
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ import httpx
 from signoff.retry_after import retry_after_seconds
 from signoff.server.config import IPNetwork, Settings
 from signoff.server.delivery.guard import Blocked, GuardedBackend, check_url
+from signoff.server.delivery.health import Verdict, settle
+from signoff.server.delivery.signing import headers_for
 from signoff.server.store.db import write
-from signoff.server.store.events import Health, record_health
+from signoff.server.store.events import health_rows, save_health
+from signoff.server.store.kinds import DeliveryKind, DeliveryState
 from signoff.server.store.outbox import Attempt, DueDelivery, OutboxStore, record_attempts
-from signoff.signing import CKO_SIGNATURE_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
-
-CALLBACK_USER_AGENT = "Cheqpoint-Callback/1.0"
-"""Seed 000: callbacks identify themselves with this ``User-Agent``."""
 
 GIVE_UP_STATUSES = frozenset({410})
 """A receiver that answers 410 Gone asks not to be called again."""
@@ -33,19 +33,6 @@ CONCURRENCY = 64
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """Read at most this much of a receiver's answer; keep the first 500 characters."""
-
-RESERVED_HEADERS = frozenset(
-    {"host", "content-type", "content-length", "transfer-encoding", "connection"}
-    | {CKO_SIGNATURE_HEADER.lower()}
-)
-"""Configured headers that could override, duplicate or desync what signoff sends."""
-
-
-def reserved(name: str) -> bool:
-    name = name.lower()
-    return name in RESERVED_HEADERS or (
-        name.startswith("x-signoff-") and name != "x-signoff-managed"
-    )
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
@@ -89,7 +76,6 @@ class DeliveryWorker:
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.delivery_timeout),
             follow_redirects=False,
-            headers={"User-Agent": CALLBACK_USER_AGENT},
             transport=GuardedTransport(settings.outbound_allow),
         )
 
@@ -132,53 +118,28 @@ class DeliveryWorker:
         if not attempts:
             return
         verdicts = [
-            Health(a.delivery.target_id, a.delivery.kind, ok=a.error is None, error=a.error)
+            Verdict(a.delivery.target_id, a.delivery.kind, ok=a.error is None, error=a.error)
             for a in attempts
-            if a.delivery.target_id and a.delivery.kind != "callback"
+            if a.delivery.target_id and a.delivery.kind is not DeliveryKind.CALLBACK
         ]
         async with write(self.store.engine) as conn:
             await record_attempts(conn, attempts)
-            await record_health(
-                conn,
-                verdicts,
-                flag_after=self.settings.endpoint_flag_after,
-                deactivate_after=self.settings.endpoint_deactivate_after,
-            )
+            if verdicts:
+                before = await health_rows(conn, sorted({v.target_id for v in verdicts}))
+                after, switched_off = settle(
+                    before,
+                    verdicts,
+                    now=datetime.now(timezone.utc),
+                    flag_after=self.settings.endpoint_flag_after,
+                    deactivate_after=self.settings.endpoint_deactivate_after,
+                )
+                await save_health(conn, before, after, switched_off)
 
     def backoff(self, attempt: int) -> float:
         delay = min(
             self.settings.delivery_backoff_cap, self.settings.delivery_backoff_base * 2**attempt
         )
         return delay * random.uniform(0.8, 1.2)
-
-    def headers_for(self, item: DueDelivery, body: bytes) -> dict[str, str]:
-        """Stored headers, then signoff's own, which always win.
-
-        Stored headers are the configured ones plus what was added when the delivery was
-        queued: a default ``User-Agent`` (configured ones replace it) and, for a signed
-        workflow action, ``Cko-Signature`` spelled exactly so (signing overwrote any
-        configured value). Every other reserved name is dropped, in any spelling, so
-        none can replace, duplicate or desync signoff's own headers.
-        """
-        signature = item.headers.get(CKO_SIGNATURE_HEADER) if item.kind == "workflow" else None
-        kept = {
-            name.lower(): (name, value)
-            for name, value in item.headers.items()
-            if not reserved(name)
-        }
-        own = {
-            "Content-Type": "application/json",
-            "X-Signoff-Delivery": item.id,
-            "X-Signoff-Attempt": str(item.attempt_count + 1),
-        }
-        if signature is not None:
-            own[CKO_SIGNATURE_HEADER] = signature
-        if item.kind == "callback":  # signed now: the signature carries the send time
-            own["User-Agent"] = CALLBACK_USER_AGENT
-            own[SIGNATURE_HEADER] = sign(body, self.signing_secret)
-        for name in own:
-            kept.pop(name.lower(), None)
-        return dict(kept.values()) | own
 
     async def _send(self, item: DueDelivery) -> Attempt:
         """One attempt; never raises (what went wrong is the attempt's error)."""
@@ -192,7 +153,7 @@ class DeliveryWorker:
             await check_url(item.url, self.settings.outbound_allow)
             body = item.payload.encode()
             request = self.http.build_request(
-                "POST", item.url, content=body, headers=self.headers_for(item, body)
+                "POST", item.url, content=body, headers=headers_for(item, body, self.signing_secret)
             )
             response = await self.http.send(request, stream=True)
             try:
@@ -213,15 +174,15 @@ class DeliveryWorker:
         attempts = item.attempt_count + 1
         next_at: datetime | None = None
         if error is None:
-            state = "delivered"
+            state = DeliveryState.DELIVERED
         elif retry and attempts < self.settings.delivery_max_attempts:
-            state = "pending"
+            state = DeliveryState.PENDING
             delay = self.backoff(attempts - 1)
             if retry_after is not None:
                 delay = min(max(retry_after, 0.0), self.settings.delivery_backoff_cap)
             next_at = datetime.now(timezone.utc) + timedelta(seconds=delay)
         else:
-            state = "failed"
+            state = DeliveryState.FAILED
         if error:
             log.info("delivery %s (%s) failed, %s: %s", item.id, item.kind, state, error)
         return Attempt(

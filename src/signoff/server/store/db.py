@@ -112,6 +112,12 @@ async def reading(
         yield own
 
 
+async def ping(engine: AsyncEngine) -> None:
+    """Raises when the database cannot be reached (``/healthz``)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
 def _upgrade(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))

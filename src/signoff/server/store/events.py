@@ -1,9 +1,7 @@
-"""Events: stored with their deliveries in one transaction, then sent by the outbox worker.
+"""Events and subscribers as stored, and the endpoint-health rows.
 
-Matching: a webhook receives the event types it lists; a workflow fires when all of its
-conditions hold (event type, entity, processing channel). Each delivery gets the
-configured headers and, when the action has a signature key, ``Cko-Signature``: the hex
-HMAC-SHA256 of the exact body sent, as the hosted platform signs.
+Which subscribers an event goes to, how deliveries are signed and how health changes are
+the delivery package's; this module only reads and writes the rows.
 """
 
 from __future__ import annotations
@@ -17,22 +15,13 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from signoff.models.events import Delivery, DeliveryAttemptOut, Event
-from signoff.secrets import mask_url
+from signoff.models.events import Delivery, Event
 from signoff.server.ids import new_id
 from signoff.server.store import outbox
-from signoff.server.store.db import joined, write
-from signoff.server.store.tables import (
-    approvals,
-    deliveries,
-    endpoint_health,
-    events,
-    webhooks,
-    workflows,
-)
-from signoff.signing import CKO_SIGNATURE_HEADER, hmac_hex
-
-USER_AGENT = "signoff-webhooks/1.0"
+from signoff.server.store.db import write
+from signoff.server.store.kinds import DeliveryKind, DeliveryState
+from signoff.server.store.tables import approvals, deliveries, endpoint_health, events, workflows
+from signoff.server.store.tables import webhooks as webhooks_table
 
 
 def utcnow() -> datetime:
@@ -56,49 +45,50 @@ class NewEvent:
         return json.dumps(event.to_wire(), separators=(",", ":"))
 
 
+HealthRow = dict[str, Any]
+"""target_id, consecutive_failures, failing_since, last_error, deactivated_at."""
+
+
 @dataclass(frozen=True)
-class Target:
-    kind: str  # webhook | workflow
+class Subscriber:
+    """A webhook or one action of a workflow, as stored: where it wants events and
+    which ones (the delivery package's routing decides which match)."""
+
+    kind: DeliveryKind
     target_id: str
     url: str
     headers: dict[str, str]
     signature_key: str | None = None
     workflow_id: str | None = None
+    event_types: tuple[str, ...] = ()
+    conditions: tuple[dict[str, Any], ...] = ()
 
 
-def workflow_matches(row: RowMapping, event: NewEvent) -> bool:
-    for condition in row["conditions"]:
-        kind = condition["type"]
-        if kind == "event":
-            names = {name for group in condition["events"].values() for name in group}
-            if event.type not in names:
-                return False
-        elif kind == "entity":
-            if event.entity_id not in condition["entities"]:
-                return False
-        elif kind == "processing_channel":
-            if event.processing_channel_id not in condition["processing_channels"]:
-                return False
-    return True
-
-
-def workflow_targets(row: RowMapping, deactivated: set[str]) -> list[Target]:
+def workflow_subscribers(row: RowMapping, deactivated: set[str]) -> list[Subscriber]:
+    """A workflow's actions (those not deactivated), each with the workflow's conditions."""
     return [
-        Target(
-            kind="workflow",
+        Subscriber(
+            kind=DeliveryKind.WORKFLOW,
             target_id=action["id"],
             url=action["url"],
             headers=action.get("headers") or {},
             signature_key=(action.get("signature") or {}).get("key"),
             workflow_id=row["id"],
+            conditions=tuple(row["conditions"]),
         )
         for action in row["actions"]
         if action["id"] not in deactivated
     ]
 
 
-def webhook_target(row: RowMapping) -> Target:
-    return Target(kind="webhook", target_id=row["id"], url=row["url"], headers=row["headers"])
+def webhook_subscriber(row: RowMapping) -> Subscriber:
+    return Subscriber(
+        kind=DeliveryKind.WEBHOOK,
+        target_id=row["id"],
+        url=row["url"],
+        headers=row["headers"],
+        event_types=tuple(row["event_types"]),
+    )
 
 
 async def _deactivated(conn: AsyncConnection) -> set[str]:
@@ -108,17 +98,18 @@ async def _deactivated(conn: AsyncConnection) -> set[str]:
     return {row.target_id for row in rows}
 
 
-async def matching_targets(conn: AsyncConnection, event: NewEvent) -> list[Target]:
-    found: list[Target] = []
-    for row in (await conn.execute(select(webhooks).where(webhooks.c.active))).mappings():
-        if event.type in row["event_types"]:
-            found.append(webhook_target(row))
-    rows = (await conn.execute(select(workflows).where(workflows.c.active))).mappings().all()
-    if rows:
+async def subscribers(conn: AsyncConnection, *, webhooks: bool = True) -> list[Subscriber]:
+    """Every active webhook (unless ``webhooks`` is off) and every action of every active
+    workflow that is not deactivated."""
+    found: list[Subscriber] = []
+    if webhooks:
+        rows = await conn.execute(select(webhooks_table).where(webhooks_table.c.active))
+        found.extend(webhook_subscriber(row) for row in rows.mappings())
+    rows_ = (await conn.execute(select(workflows).where(workflows.c.active))).mappings().all()
+    if rows_:
         deactivated = await _deactivated(conn)
-        for row in rows:
-            if workflow_matches(row, event):
-                found.extend(workflow_targets(row, deactivated))
+        for row in rows_:
+            found.extend(workflow_subscribers(row, deactivated))
     return found
 
 
@@ -138,38 +129,24 @@ async def store_event(conn: AsyncConnection, event: NewEvent) -> None:
     )
 
 
-async def enqueue_for(
-    conn: AsyncConnection, event_id: str, payload: str, targets: list[Target]
-) -> int:
-    for target in targets:
-        headers = {"User-Agent": USER_AGENT, **target.headers}
-        if target.signature_key:
-            headers[CKO_SIGNATURE_HEADER] = hmac_hex(payload.encode(), target.signature_key)
-        await outbox.enqueue(
-            conn,
-            kind=target.kind,
-            subject_id=event_id,
-            url=target.url,
-            payload=payload,
-            headers=headers,
-            target_id=target.target_id,
-            workflow_id=target.workflow_id,
-        )
-    return len(targets)
+def _event(row: RowMapping) -> NewEvent:
+    return NewEvent(
+        id=row["id"],
+        type=row["type"],
+        data=row["data"],
+        source=row["source"],
+        subject_id=row["subject_id"],
+        entity_id=row["entity_id"],
+        processing_channel_id=row["processing_channel_id"],
+        created_at=row["created_at"],
+    )
 
 
-async def publish(
-    conn: AsyncConnection, event: NewEvent, targets: list[Target] | None = None
-) -> int:
-    """Store ``event`` and queue its deliveries, in the caller's transaction.
-
-    ``targets`` narrows delivery (the test endpoints); by default every matching
-    webhook and workflow action receives it. Returns how many deliveries were queued.
-    """
-    await store_event(conn, event)
-    if targets is None:
-        targets = await matching_targets(conn, event)
-    return await enqueue_for(conn, event.id, event.envelope(), targets)
+async def stored_events(conn: AsyncConnection, event_ids: list[str]) -> list[NewEvent]:
+    """The stored events of these ids, in the order given (unknown ids left out)."""
+    rows = await conn.execute(select(events).where(events.c.id.in_(event_ids)))
+    found = {row["id"]: _event(row) for row in rows.mappings()}
+    return [found[event_id] for event_id in event_ids if event_id in found]
 
 
 class StillPending(Exception):
@@ -183,15 +160,6 @@ class NotYours(Exception):
 class EventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-
-    async def publish(
-        self,
-        event: NewEvent,
-        targets: list[Target] | None = None,
-        conn: AsyncConnection | None = None,
-    ) -> int:
-        async with joined(self.engine, conn) as own:
-            return await publish(own, event, targets)
 
     async def get(self, event_id: str) -> RowMapping | None:
         async with self.engine.connect() as conn:
@@ -211,50 +179,12 @@ class EventStore:
             return list(rows.mappings())
 
     async def deliveries(
-        self,
-        *,
-        event_id: str | None = None,
-        target_id: str | None = None,
-        limit: int = 100,
+        self, *, event_id: str | None = None, target_id: str | None = None, limit: int = 100
     ) -> list[Delivery]:
-        query = select(deliveries, events.c.type.label("event_type")).join(
-            events, events.c.id == deliveries.c.subject_id, isouter=True
+        """Event deliveries (never callbacks), newest first, each with every attempt."""
+        return await outbox.deliveries_of(
+            self.engine, subject_id=event_id, target_id=target_id, callbacks=False, limit=limit
         )
-        if event_id is not None:
-            query = query.where(deliveries.c.subject_id == event_id)
-        if target_id is not None:
-            query = query.where(deliveries.c.target_id == target_id)
-        query = query.where(deliveries.c.kind != "callback")
-        query = query.order_by(deliveries.c.created_at.desc()).limit(limit)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-            attempts = await outbox.attempts_of(conn, [row["id"] for row in rows])
-        return [
-            Delivery(
-                id=row["id"],
-                event_id=row["subject_id"],
-                event_type=row["event_type"],
-                kind=row["kind"],
-                target_id=row["target_id"],
-                workflow_id=row["workflow_id"],
-                url=mask_url(row["url"]),
-                state=row["state"],
-                attempt_count=row["attempt_count"],
-                next_attempt_on=row["next_attempt_at"] if row["state"] == "pending" else None,
-                created_on=row["created_at"],
-                attempts=[
-                    DeliveryAttemptOut(
-                        attempted_on=a["attempted_at"],
-                        status_code=a["status_code"],
-                        duration_ms=a["duration_ms"],
-                        response_excerpt=a["response_excerpt"],
-                        error=a["error"],
-                    )
-                    for a in attempts[row["id"]]
-                ],
-            )
-            for row in rows
-        ]
 
     async def replay(self, delivery_id: str, *, caller: str | None = None) -> str | None:
         """Queue the same bytes to the same URL again (a new delivery); its id, or ``None``
@@ -273,9 +203,9 @@ class EventStore:
             )
             if row is None:
                 return None
-            if row["state"] == "pending":
+            if row["state"] == DeliveryState.PENDING:
                 raise StillPending(delivery_id)
-            if row["kind"] == "callback" and caller is not None:
+            if row["kind"] == DeliveryKind.CALLBACK and caller is not None:
                 owner = await conn.scalar(
                     select(approvals.c.created_by).where(approvals.c.id == row["subject_id"])
                 )
@@ -290,102 +220,25 @@ class EventStore:
                 headers=row["headers"],
                 target_id=row["target_id"],
                 workflow_id=row["workflow_id"],
+                signature_key=row["signature_key"],
             )
 
-    async def reflow(self, event_ids: list[str], workflow_ids: list[str] | None) -> int:
-        """Run the (current) matching workflows again for stored events."""
-        queued = 0
-        async with write(self.engine) as conn:
-            rows = (
-                (await conn.execute(select(workflows).where(workflows.c.active))).mappings().all()
-            )
-            if workflow_ids is not None:
-                rows = [row for row in rows if row["id"] in workflow_ids]
-            deactivated = await _deactivated(conn)
-            for event_id in event_ids:
-                stored = (
-                    (await conn.execute(select(events).where(events.c.id == event_id)))
-                    .mappings()
-                    .first()
-                )
-                if stored is None:
-                    continue
-                event = NewEvent(
-                    id=stored["id"],
-                    type=stored["type"],
-                    data=stored["data"],
-                    source=stored["source"],
-                    subject_id=stored["subject_id"],
-                    entity_id=stored["entity_id"],
-                    processing_channel_id=stored["processing_channel_id"],
-                    created_at=stored["created_at"],
-                )
-                targets = [
-                    target
-                    for row in rows
-                    if workflow_ids is not None or workflow_matches(row, event)
-                    for target in workflow_targets(row, deactivated)
-                ]
-                queued += await enqueue_for(conn, event.id, event.envelope(), targets)
-        return queued
 
-
-@dataclass(frozen=True)
-class Health:
-    """One send's verdict on an endpoint (a webhook or a workflow action)."""
-
-    target_id: str
-    kind: str
-    ok: bool
-    error: str | None = None
-
-
-async def record_health(
-    conn: AsyncConnection, verdicts: list[Health], *, flag_after: int, deactivate_after: float
-) -> None:
-    """Track consecutive failures; deactivate an endpoint failing for too long.
-
-    Many sends settle in one call (one read of the health rows they touch), because the
-    delivery worker records a whole batch of attempts in one transaction.
-    """
-    if not verdicts:
-        return
-    now = utcnow()
-    targets = sorted({v.target_id for v in verdicts})
+async def health_rows(conn: AsyncConnection, target_ids: list[str]) -> dict[str, HealthRow]:
     rows = await conn.execute(
-        select(endpoint_health).where(endpoint_health.c.target_id.in_(targets))
+        select(endpoint_health).where(endpoint_health.c.target_id.in_(target_ids))
     )
-    before = {row["target_id"]: dict(row) for row in rows.mappings()}
-    after = {key: dict(value) for key, value in before.items()}
-    deactivated_webhooks: set[str] = set()
-    for verdict in verdicts:
-        row = after.get(verdict.target_id)
-        if verdict.ok:
-            if row is not None and row["deactivated_at"] is None:
-                del after[verdict.target_id]
-            continue
-        if row is None:
-            after[verdict.target_id] = {
-                "target_id": verdict.target_id,
-                "consecutive_failures": 1,
-                "failing_since": now,
-                "last_error": verdict.error,
-                "deactivated_at": None,
-            }
-            continue
-        failures = row["consecutive_failures"] + 1
-        failing_since = row["failing_since"] or now
-        deactivate = (
-            row["deactivated_at"] is None
-            and failures >= flag_after
-            and (now - failing_since).total_seconds() >= deactivate_after
-        )
-        row.update(consecutive_failures=failures, last_error=verdict.error)
-        if deactivate:
-            row["deactivated_at"] = now
-            if verdict.kind == "webhook":
-                deactivated_webhooks.add(verdict.target_id)
-    for target_id in targets:
+    return {row["target_id"]: dict(row) for row in rows.mappings()}
+
+
+async def save_health(
+    conn: AsyncConnection,
+    before: dict[str, HealthRow],
+    after: dict[str, HealthRow],
+    deactivated_webhooks: set[str],
+) -> None:
+    """Write what changed between ``before`` and ``after``; switch the webhooks off."""
+    for target_id in sorted(before.keys() | after.keys()):
         old, new = before.get(target_id), after.get(target_id)
         if old == new:
             continue
@@ -407,5 +260,7 @@ async def record_health(
             )
     if deactivated_webhooks:
         await conn.execute(
-            update(webhooks).where(webhooks.c.id.in_(deactivated_webhooks)).values(active=False)
+            update(webhooks_table)
+            .where(webhooks_table.c.id.in_(deactivated_webhooks))
+            .values(active=False)
         )

@@ -1,4 +1,4 @@
-"""The durable outbox: callbacks (and later webhook deliveries) waiting to be sent.
+"""The durable outbox: callbacks and event deliveries waiting to be sent, and their log.
 
 A row is written in the same transaction as what caused it, so a crash can delay a
 delivery but never lose it. Workers claim due rows with a lease, so several service
@@ -9,16 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from signoff.models import CallbackDelivery, DeliveryAttempt
+from signoff.models.events import Delivery, DeliveryAttemptOut
 from signoff.secrets import mask_url
 from signoff.server.ids import new_id
 from signoff.server.store.db import write
-from signoff.server.store.tables import deliveries, delivery_attempts
+from signoff.server.store.kinds import DeliveryKind, DeliveryState
+from signoff.server.store.tables import deliveries, delivery_attempts, events
+
+if TYPE_CHECKING:
+    from signoff.server.store.events import Subscriber
 
 LEASE = timedelta(seconds=60)
 
@@ -29,48 +35,94 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class DueDelivery:
+    """What the worker needs to send one attempt (signing happens then, not at enqueue)."""
+
     id: str
-    kind: str
+    kind: DeliveryKind
     subject_id: str
     url: str
     payload: str
     headers: dict[str, str]
     attempt_count: int
     target_id: str | None = None
+    signature_key: str | None = None
+
+
+def _row(
+    *,
+    kind: DeliveryKind,
+    subject_id: str,
+    url: str,
+    payload: str,
+    headers: dict[str, str] | None,
+    target_id: str | None,
+    workflow_id: str | None,
+    signature_key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    return dict(
+        id=new_id("dlv"),
+        kind=DeliveryKind(kind).value,
+        subject_id=subject_id,
+        target_id=target_id,
+        workflow_id=workflow_id,
+        url=url,
+        payload=payload,
+        headers=headers or {},
+        signature_key=signature_key,
+        state=DeliveryState.PENDING.value,
+        attempt_count=0,
+        next_attempt_at=now,
+        created_at=now,
+        lease_until=None,
+    )
 
 
 async def enqueue(
     conn: AsyncConnection,
     *,
-    kind: str,
+    kind: DeliveryKind,
     subject_id: str,
     url: str,
     payload: str,
     headers: dict[str, str] | None = None,
     target_id: str | None = None,
     workflow_id: str | None = None,
+    signature_key: str | None = None,
 ) -> str:
-    delivery_id = new_id("dlv")
+    """Queue one delivery in the caller's transaction; its id."""
+    row = _row(
+        kind=kind, subject_id=subject_id, url=url, payload=payload, headers=headers,
+        target_id=target_id, workflow_id=workflow_id, signature_key=signature_key,
+        now=utcnow(),
+    )  # fmt: skip
+    await conn.execute(deliveries.insert(), row)  # constant statement: compiled once
+    return str(row["id"])
+
+
+async def enqueue_event(
+    conn: AsyncConnection, event_id: str, payload: str, targets: list[Subscriber]
+) -> int:
+    """One delivery of an event's exact bytes per target, in one statement; how many."""
+    if not targets:
+        return 0
     now = utcnow()
-    await conn.execute(  # a constant statement with parameters: compiled once, cached
-        deliveries.insert(),
-        dict(
-            id=delivery_id,
-            kind=kind,
-            subject_id=subject_id,
-            target_id=target_id,
-            workflow_id=workflow_id,
-            url=url,
+    rows = [
+        _row(
+            kind=t.kind,
+            subject_id=event_id,
+            url=t.url,
             payload=payload,
-            headers=headers or {},
-            state="pending",
-            attempt_count=0,
-            next_attempt_at=now,
-            created_at=now,
-            lease_until=None,
-        ),
-    )
-    return delivery_id
+            headers=t.headers,
+            target_id=t.target_id,
+            workflow_id=t.workflow_id,
+            signature_key=t.signature_key,
+            now=now,
+        )
+        for t in targets
+    ]
+    await conn.execute(deliveries.insert(), rows)
+    return len(rows)
 
 
 @dataclass(frozen=True)
@@ -166,51 +218,97 @@ class OutboxStore:
         return [
             DueDelivery(
                 id=row["id"],
-                kind=row["kind"],
+                kind=DeliveryKind(row["kind"]),
                 subject_id=row["subject_id"],
                 url=row["url"],
                 payload=row["payload"],
                 headers=row["headers"] or {},
                 attempt_count=row["attempt_count"],
                 target_id=row["target_id"],
+                signature_key=row["signature_key"],
             )
             for row in rows
         ]
 
     async def for_subject(self, subject_id: str) -> list[CallbackDelivery]:
-        async with self.engine.connect() as conn:
-            rows = (
-                (
-                    await conn.execute(
-                        select(deliveries)
-                        .where(deliveries.c.subject_id == subject_id)
-                        .order_by(deliveries.c.created_at)
-                    )
-                )
-                .mappings()
-                .all()
+        """An approval's callback deliveries, oldest first, with every attempt."""
+        found = await deliveries_of(self.engine, subject_id=subject_id, callbacks=True)
+        return [as_callback(delivery) for delivery in reversed(found)]
+
+
+def to_model(row: RowMapping, attempts: list[RowMapping]) -> Delivery:
+    """The one mapping of a ``deliveries`` row (and its attempts) to a model; the URL's
+    password masked, as everywhere a delivery is shown."""
+    pending = row["state"] == DeliveryState.PENDING
+    return Delivery(
+        id=row["id"],
+        event_id=row["subject_id"],
+        event_type=row.get("event_type"),
+        kind=row["kind"],
+        target_id=row["target_id"],
+        workflow_id=row["workflow_id"],
+        url=mask_url(row["url"]),
+        state=row["state"],
+        attempt_count=row["attempt_count"],
+        next_attempt_on=row["next_attempt_at"] if pending else None,
+        created_on=row["created_at"],
+        attempts=[
+            DeliveryAttemptOut(
+                attempted_on=a["attempted_at"],
+                status_code=a["status_code"],
+                duration_ms=a["duration_ms"],
+                response_excerpt=a["response_excerpt"],
+                error=a["error"],
             )
-            attempts = await attempts_of(conn, [row["id"] for row in rows])
-        return [
-            CallbackDelivery(
-                id=row["id"],
-                url=mask_url(row["url"]),
-                state=row["state"],
-                attempt_count=row["attempt_count"],
-                next_attempt_at=row["next_attempt_at"] if row["state"] == "pending" else None,
-                created_at=row["created_at"],
-                attempts=[
-                    DeliveryAttempt(
-                        attempted_at=a["attempted_at"],
-                        status_code=a["status_code"],
-                        error=a["error"],
-                        duration_ms=a["duration_ms"],
-                    )
-                    for a in attempts[row["id"]]
-                ],
+            for a in attempts
+        ],
+    )
+
+
+def as_callback(delivery: Delivery) -> CallbackDelivery:
+    """The approvals API's view of a callback delivery (its own field names)."""
+    return CallbackDelivery(
+        id=delivery.id,
+        url=delivery.url,
+        state=delivery.state,
+        attempt_count=delivery.attempt_count,
+        next_attempt_at=delivery.next_attempt_on,
+        created_at=delivery.created_on,
+        attempts=[
+            DeliveryAttempt(
+                attempted_at=a.attempted_on,
+                status_code=a.status_code,
+                error=a.error,
+                duration_ms=a.duration_ms,
             )
-            for row in rows
-        ]
+            for a in delivery.attempts
+        ],
+    )
+
+
+async def deliveries_of(
+    engine: AsyncEngine,
+    *,
+    subject_id: str | None = None,
+    target_id: str | None = None,
+    callbacks: bool,
+    limit: int = 100,
+) -> list[Delivery]:
+    """Callbacks (``callbacks``) or event deliveries, newest first, with their attempts."""
+    query = select(deliveries, events.c.type.label("event_type")).join(
+        events, events.c.id == deliveries.c.subject_id, isouter=True
+    )
+    if subject_id is not None:
+        query = query.where(deliveries.c.subject_id == subject_id)
+    if target_id is not None:
+        query = query.where(deliveries.c.target_id == target_id)
+    kind = deliveries.c.kind == DeliveryKind.CALLBACK.value
+    query = query.where(kind if callbacks else ~kind)
+    query = query.order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc()).limit(limit)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+        attempts = await attempts_of(conn, [row["id"] for row in rows])
+    return [to_model(row, attempts[row["id"]]) for row in rows]
 
 
 async def attempts_of(

@@ -24,7 +24,7 @@ from signoff.models.workflows import (
 )
 from signoff.server.ids import new_id
 from signoff.server.store.db import joined, reading, write
-from signoff.server.store.events import Target, webhook_target, workflow_targets
+from signoff.server.store.events import Subscriber, webhook_subscriber, workflow_subscribers
 from signoff.server.store.tables import endpoint_health, webhooks, workflows
 
 MAX_PARTS = 20
@@ -171,19 +171,19 @@ class SubscriptionStore:
             return None
         return await self.get_webhook(webhook_id)
 
-    async def webhook_target(self, webhook_id: str) -> Target | None:
+    async def webhook_target(self, webhook_id: str) -> Subscriber | None:
         async with self.engine.connect() as conn:
             row = (
                 (await conn.execute(select(webhooks).where(webhooks.c.id == webhook_id)))
                 .mappings()
                 .first()
             )
-        return None if row is None else webhook_target(row)
+        return None if row is None else webhook_subscriber(row)
 
-    async def workflow_targets(self, workflow_id: str) -> list[Target] | None:
+    async def workflow_targets(self, workflow_id: str) -> list[Subscriber] | None:
         """Every action of the workflow, for its test endpoint (conditions aside)."""
         row = await self._row(workflow_id)
-        return None if row is None else workflow_targets(row, deactivated=set())
+        return None if row is None else workflow_subscribers(row, deactivated=set())
 
     async def delete_webhook(self, webhook_id: str) -> bool:
         async with write(self.engine) as conn:

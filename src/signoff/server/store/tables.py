@@ -135,7 +135,8 @@ deliveries = Table(
     Column("workflow_id", String(40)),
     Column("url", Text, nullable=False),
     Column("payload", Text, nullable=False),  # the exact bytes that are signed and sent
-    Column("headers", StoredJSON),
+    Column("headers", StoredJSON),  # configured ones; signoff's own are added at send time
+    Column("signature_key", Text),  # a workflow action's HMAC key: Cko-Signature at send time
     Column("state", String(16), nullable=False),  # pending | delivered | failed
     Column("attempt_count", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime),

@@ -14,16 +14,18 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote, urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from signoff.models import Approval, ApprovalStatus, DecisionRequest, RiskLevel
 from signoff.models._base import MAX_JSON_DEPTH
-from signoff.server.api import approvals as approvals_api
 from signoff.server.auth import client_address
+from signoff.server.domain import approvals
+from signoff.server.domain.errors import DomainError, NotFound
 from signoff.server.ratelimit import retry_after_header
 from signoff.server.services import Services, get_services
+from signoff.server.store import pages as queries
 from signoff.server.store.credentials import (
     end_session,
     key_hash,
@@ -31,7 +33,6 @@ from signoff.server.store.credentials import (
     session_open,
     session_secret,
 )
-from signoff.server.ui import queries
 from signoff.server.ui.diff import diff
 from signoff.server.ui.render import SECURITY_HEADERS, render
 from signoff.server.ui.session import (
@@ -443,13 +444,21 @@ async def review_page(
     )
 
 
+async def find(services: Services, approval_id: str) -> Approval | None:
+    """The approval as the API reads it (an overdue one expired first), or ``None``."""
+    try:
+        return await approvals.get(services, approval_id)
+    except NotFound:
+        return None
+
+
 @router.get("/review/{approval_id}")
 async def review(approval_id: str, request: Request, services: ServicesDep) -> Response:
     session = await current_session(request, services)
     if session is None or session.reviewer is None:
         return to_sign_in(request)
     live_version = services.hub.version
-    approval = await services.approvals.get(approval_id)
+    approval = await find(services, approval_id)
     if approval is None:
         return not_found(request, session, approval_id)
     return await review_page(request, services, session, approval, live_version=live_version)
@@ -461,7 +470,7 @@ async def review_live(approval_id: str, request: Request, services: ServicesDep)
     session = await current_session(request, services)
     if session is None or session.reviewer is None:
         return Response("sign in again", status_code=401)
-    approval = await services.approvals.get(approval_id)
+    approval = await find(services, approval_id)
     if approval is None:
         return Response("not found", status_code=404)
     return html(
@@ -493,7 +502,7 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
     fields = await form(request)
     if not csrf_ok(session, fields.get("csrf")):
         return refused(request, session, back=f"/review/{approval_id}")
-    approval = await services.approvals.get(approval_id)
+    approval = await find(services, approval_id)
     if approval is None:
         return not_found(request, session, approval_id)
     choice = fields.get("decision", "")
@@ -536,11 +545,13 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
     except ValidationError as exc:
         return await again(f"The decision is not valid: {exc.errors()[0]['msg']}.")
     try:
-        await approvals_api.decide(approval_id, body, session.reviewer, services)
-    except HTTPException as exc:
-        latest = await services.approvals.get(approval_id) or approval
+        await approvals.decide(
+            services, approval_id, approvals.reviewer_decision(body, session.reviewer)
+        )
+    except DomainError as exc:
+        latest = await find(services, approval_id) or approval
         return await review_page(
-            request, services, session, latest, status=exc.status_code,
-            error=f"Not recorded: {exc.detail}.",
+            request, services, session, latest, status=exc.status,
+            error=f"Not recorded: {exc.message}.",
         )  # fmt: skip
     return RedirectResponse(f"/review/{approval_id}", status_code=303)

@@ -17,8 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from signoff.models.events import Delivery
 from signoff.models.workflows import Workflow
+from signoff.server.domain import events as domain_events
+from signoff.server.domain.errors import NotFound
 from signoff.server.services import Services, get_services
-from signoff.server.ui import queries
+from signoff.server.store import pages as queries
 from signoff.server.ui.router import (
     current_session,
     form,
@@ -202,10 +204,10 @@ async def replay(delivery_id: str, request: Request, services: ServicesDep) -> R
             link=back,
             link_text="Back to the page",
         )
-    new_id = await services.events.replay(delivery_id)
-    if new_id is None:  # removed meanwhile
+    try:
+        new_id = await domain_events.replay(services, delivery_id, caller=None)
+    except NotFound:  # removed meanwhile
         return missing(request, session, "delivery", delivery_id)
-    services.worker.kick()
     return RedirectResponse(
         f"{back}?{urlencode({'replayed': new_id})}#delivery-{new_id}", status_code=303
     )

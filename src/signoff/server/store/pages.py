@@ -1,4 +1,4 @@
-"""Read-only queries the pages need beyond the API's: riskiest-first, filters, history,
+"""Read-only queries the reviewer pages need beyond the API's: riskiest-first, filters, history,
 recent events.
 
 They read the tables directly and build the same :class:`Approval` models as the API
