@@ -22,7 +22,7 @@ from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.domain import approvals as domain_approvals
-from signoff.server.hub import DecisionHub, PostgresListener
+from signoff.server.hub import DecisionHub
 from signoff.server.inputs import InputGuard
 from signoff.server.metrics import RequestMetrics, ServiceMetrics
 from signoff.server.ratelimit import RateLimiter
@@ -37,6 +37,7 @@ from signoff.server.store.credentials import (
 from signoff.server.store.db import async_url, asyncpg_dsn, create_engine, migrate, ping
 from signoff.server.store.events import EventStore
 from signoff.server.store.idempotency import IdempotencyStore
+from signoff.server.store.notifications import PostgresListener
 from signoff.server.store.outbox import OutboxStore
 from signoff.server.store.subscriptions import SubscriptionStore
 
@@ -119,7 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         ]
         if engine.dialect.name == "postgresql":
             listener = PostgresListener(
-                asyncpg_dsn(async_url(settings.database_url)), NOTIFY_CHANNEL, services.hub
+                asyncpg_dsn(async_url(settings.database_url)), NOTIFY_CHANNEL, services.hub.publish
             )
             tasks.append(asyncio.create_task(listener.run(), name="listen"))
             await asyncio.wait_for(listener.ready.wait(), timeout=30)

@@ -13,7 +13,6 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -111,38 +110,3 @@ class DecisionHub:
     @property
     def waiting(self) -> int:
         return len(self._waiters)
-
-
-class PostgresListener:
-    """LISTENs on the decision channel and feeds the hub; reconnects when dropped."""
-
-    def __init__(self, dsn: str, channel: str, hub: DecisionHub) -> None:
-        self.dsn = dsn
-        self.channel = channel
-        self.hub = hub
-        self.ready = asyncio.Event()
-
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        self.hub.publish(payload)
-
-    async def run(self) -> None:
-        import asyncpg
-
-        while True:
-            try:
-                conn = await asyncpg.connect(self.dsn)
-                try:
-                    await conn.add_listener(self.channel, self._on_notify)
-                    self.ready.set()
-                    while not conn.is_closed():
-                        await asyncio.sleep(5)
-                        await conn.execute("SELECT 1")
-                finally:
-                    self.ready.clear()
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database went away: try again shortly
-                log.warning("decision listener lost its connection (%s); reconnecting", exc)
-                await asyncio.sleep(1)
