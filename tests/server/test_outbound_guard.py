@@ -17,6 +17,7 @@ import pytest
 from signoff.server.config import IPNetwork, Settings
 from signoff.server.delivery import guard
 from signoff.server.delivery.guard import Blocked, check_url, reachable
+from signoff.server.delivery.signing import headers_for
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.store.outbox import Attempt, DueDelivery, OutboxStore
 from tests.receiver import receiver
@@ -276,11 +277,10 @@ HOSTILE = {
 
 
 def test_signoffs_own_headers_win_in_any_spelling() -> None:
-    worker = DeliveryWorker(NO_STORE, Settings(), "secret")
     signed = DueDelivery(
         "dlv_1", "workflow", "evt_1", "http://x/", "{}", {**HOSTILE, "Cko-Signature": "real"}, 2
     )
-    headers = worker.headers_for(signed, b"{}")
+    headers = headers_for(signed, b"{}", "secret")
     assert {name.lower(): value for name, value in headers.items()} == {
         "content-type": "application/json",
         "x-signoff-delivery": "dlv_1",
@@ -294,9 +294,9 @@ def test_signoffs_own_headers_win_in_any_spelling() -> None:
     unsigned = DueDelivery(
         "dlv_2", "webhook", "evt_1", "http://x/", "{}", {"Cko-Signature": "configured"}, 0
     )
-    assert "Cko-Signature" not in worker.headers_for(unsigned, b"{}")
+    assert "Cko-Signature" not in headers_for(unsigned, b"{}", "secret")
     callback = DueDelivery("dlv_3", "callback", "apr_1", "http://x/", "{}", HOSTILE, 0)
-    headers = worker.headers_for(callback, b"{}")
+    headers = headers_for(callback, b"{}", "secret")
     assert headers["User-Agent"] == "Cheqpoint-Callback/1.0"
     assert headers["X-Signoff-Signature"].startswith("t=")
     assert "user-agent" not in headers and "x-signoff-signature" not in headers

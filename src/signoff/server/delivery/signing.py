@@ -43,14 +43,14 @@ def headers_for(item: DueDelivery, body: bytes, callback_secret: str) -> dict[st
         "X-Signoff-Delivery": item.id,
         "X-Signoff-Attempt": str(item.attempt_count + 1),
     }
-    if item.kind is DeliveryKind.CALLBACK:
+    if item.kind == DeliveryKind.CALLBACK:
         own["User-Agent"] = CALLBACK_USER_AGENT
         own[SIGNATURE_HEADER] = sign(body, callback_secret)
     else:
         kept.setdefault("user-agent", ("User-Agent", EVENT_USER_AGENT))
         if item.signature_key:
             own[CKO_SIGNATURE_HEADER] = hmac_hex(body, item.signature_key)
-        elif item.kind is DeliveryKind.WORKFLOW and CKO_SIGNATURE_HEADER in item.headers:
+        elif item.kind == DeliveryKind.WORKFLOW and CKO_SIGNATURE_HEADER in item.headers:
             own[CKO_SIGNATURE_HEADER] = item.headers[CKO_SIGNATURE_HEADER]  # queued before 0004
     for name in own:
         kept.pop(name.lower(), None)

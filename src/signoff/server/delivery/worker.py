@@ -120,7 +120,7 @@ class DeliveryWorker:
         verdicts = [
             Verdict(a.delivery.target_id, a.delivery.kind, ok=a.error is None, error=a.error)
             for a in attempts
-            if a.delivery.target_id and a.delivery.kind is not DeliveryKind.CALLBACK
+            if a.delivery.target_id and a.delivery.kind != DeliveryKind.CALLBACK
         ]
         async with write(self.store.engine) as conn:
             await record_attempts(conn, attempts)
