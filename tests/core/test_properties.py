@@ -142,7 +142,7 @@ approval_requests = model(
     risk_score=optional(st.floats(0, 1)),
     justification=optional(text),
     callback_url=optional(urls),
-    trace=optional(json_objects),
+    trace=optional(storable_objects),
     source=optional(sources),
     expires_in_seconds=optional(st.integers(1, 90 * 24 * 3600)),
 )

@@ -78,9 +78,7 @@ def item_ids(items: list[dict[str, Any]]) -> set[str]:
 
 
 @pytest.mark.parametrize("part", ["actions", "conditions"])
-def test_concurrent_adds_to_one_workflow_all_survive(
-    db_service: ServiceProcess, part: str
-) -> None:
+def test_concurrent_adds_to_one_workflow_all_survive(db_service: ServiceProcess, part: str) -> None:
     """50 writers of workflow parts over 5 workflows: every acknowledged one is kept."""
     service = db_service
     ids = [new_workflow(service, f"wf-{part}-{n}") for n in range(5)]

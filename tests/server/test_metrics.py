@@ -14,10 +14,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from signoff.server.metrics import OutboxLag, ServiceMetrics, outbox_lag
+from signoff.server.metrics import ServiceMetrics
 from signoff.server.process import ServiceProcess, free_port
 from signoff.server.store.db import create_engine, migrate, write
-from signoff.server.store.outbox import enqueue
+from signoff.server.store.outbox import OutboxLag, OutboxStore, enqueue
 from signoff.server.store.tables import deliveries
 from tests.conftest import API_KEY, REVIEWER_TOKEN
 
@@ -142,7 +142,7 @@ async def test_outbox_lag_counts_pending_and_ages_the_oldest_due(tmp_path: Path)
     now = datetime.now(timezone.utc)
     try:
         await migrate(engine)
-        assert await outbox_lag(engine, now) == OutboxLag(pending=0, oldest_due_seconds=0.0)
+        assert await OutboxStore(engine).lag(now) == OutboxLag(pending=0, oldest_due_seconds=0.0)
         async with write(engine) as conn:
             ids = [
                 await enqueue(conn, kind="callback", subject_id="req_x", url="u", payload="{}")
@@ -160,7 +160,7 @@ async def test_outbox_lag_counts_pending_and_ages_the_oldest_due(tmp_path: Path)
                     .where(deliveries.c.id == delivery_id)
                     .values(state=state, next_attempt_at=at)
                 )
-        lag = await outbox_lag(engine, now)
+        lag = await OutboxStore(engine).lag(now)
         assert lag.pending == 3
         assert abs(lag.oldest_due_seconds - 30) < 1
     finally:

@@ -90,8 +90,8 @@ async def test_cancel_withdraws_and_wakes_the_waiter(client: AsyncApprovalsClien
 def in_flight(service: ServiceProcess, path: str) -> int:
     text = httpx.get(f"{service.url}/metrics", headers={"x-api-key": API_KEY}).text
     for line in text.splitlines():
-        if line.startswith("signoff_http_requests_in_flight") and f'path="{path}"' in line:
-            return int(line.rsplit(" ", 1)[1])
+        if line.startswith("signoff_http_requests_in_flight") and f'route="{path}"' in line:
+            return int(float(line.rsplit(" ", 1)[1]))
     return 0
 
 

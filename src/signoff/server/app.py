@@ -75,7 +75,10 @@ async def refresh_keys(services: Services, engine: AsyncEngine) -> None:
             log.warning("could not re-read keys; keeping the ones loaded")
 
 
-async def start(settings: Settings, engine: AsyncEngine) -> Services:
+async def start(
+    settings: Settings, engine: AsyncEngine, metrics: ServiceMetrics | None = None
+) -> Services:
+    metrics = metrics or ServiceMetrics()
     await migrate(engine)
     keyring, made = await load_keyring(
         engine, api_keys=settings.api_keys, reviewer_tokens=settings.reviewer_tokens
@@ -97,12 +100,13 @@ async def start(settings: Settings, engine: AsyncEngine) -> Services:
         outbox=outbox,
         keyring=keyring,
         hub=DecisionHub(),
-        worker=DeliveryWorker(outbox, settings, secret),
+        worker=DeliveryWorker(outbox, settings, secret, metrics),
         subscriptions=SubscriptionStore(engine, base_url=settings.base_url),
         events=events,
         idempotency=IdempotencyStore(engine),
         limiter=RateLimiter(settings.rate_limit),
         auth_failures=RateLimiter(settings.auth_failure_rate, settings.auth_failure_rate * 10),
+        metrics=metrics,
     )
 
 
@@ -111,7 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await start(settings, engine)
+        services = await start(settings, engine, service_metrics)
         app.state.services = services
         tasks = [
             asyncio.create_task(services.worker.run(), name="delivery"),

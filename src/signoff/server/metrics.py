@@ -19,8 +19,6 @@ import logging
 import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -33,15 +31,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signoff._version import __version__
-from signoff.server.store.tables import deliveries
 
 if TYPE_CHECKING:
     from signoff.server.services import Services
+    from signoff.server.store.outbox import OutboxLag
 
 log = logging.getLogger(__name__)
 
@@ -104,35 +100,6 @@ class InFlight(Collector):
         yield family
 
 
-@dataclass
-class OutboxLag:
-    pending: int
-    """Deliveries not yet delivered nor given up (due now or scheduled for a retry)."""
-    oldest_due_seconds: float
-    """How long the oldest due delivery has waited past its time; 0 when none is due."""
-
-
-async def outbox_lag(engine: AsyncEngine, now: datetime | None = None) -> OutboxLag:
-    """Read the outbox's backlog (both reads use the ``state, next_attempt_at`` index).
-
-    Belongs in the store (``OutboxStore.lag()``); it is here until the store has it.
-    """
-    now = now or datetime.now(timezone.utc)
-    pending = deliveries.c.state == "pending"
-    async with engine.connect() as conn:
-        count = (await conn.execute(select(func.count()).where(pending))).scalar_one()
-        oldest = (
-            await conn.execute(
-                select(deliveries.c.next_attempt_at)
-                .where(pending, deliveries.c.next_attempt_at <= now)
-                .order_by(deliveries.c.next_attempt_at)
-                .limit(1)
-            )
-        ).scalar()
-    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
-    return OutboxLag(pending=int(count), oldest_due_seconds=age)
-
-
 class ScrapeTime(Collector):
     """What is read when ``/metrics`` is scraped: the outbox backlog and the waiters.
 
@@ -147,7 +114,7 @@ class ScrapeTime(Collector):
     async def refresh(self, services: Services) -> None:
         self.watched = services.hub.waiting
         try:
-            self.lag = await outbox_lag(services.outbox.engine)
+            self.lag = await services.outbox.lag()
         except Exception as exc:  # the database is away: /healthz says so, not this
             log.warning("could not read the outbox for /metrics: %s", exc)
             self.lag = None

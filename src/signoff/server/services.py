@@ -9,6 +9,7 @@ from fastapi import Request
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.hub import DecisionHub
+from signoff.server.metrics import ServiceMetrics
 from signoff.server.ratelimit import RateLimiter
 from signoff.server.store.approvals import ApprovalStore
 from signoff.server.store.credentials import Keyring
@@ -31,6 +32,7 @@ class Services:
     idempotency: IdempotencyStore
     limiter: RateLimiter
     auth_failures: RateLimiter
+    metrics: ServiceMetrics
     """Charged per client address on a wrong key or sign-in (slows guessing)."""
 
 

@@ -29,6 +29,7 @@ from signoff.server.api._common import body_hash, errors
 from signoff.server.auth import AnyCaller, ApiCaller, ReviewerCaller
 from signoff.server.domain import approvals
 from signoff.server.hub import Watch
+from signoff.server.metrics import ServiceMetrics
 from signoff.server.services import Services, get_services
 from signoff.server.store.credentials import Principal
 
@@ -126,12 +127,15 @@ async def wait_for_any(
             pending = {i for i, status in statuses.items() if status is ApprovalStatus.PENDING}
             lines = stream_decisions(services, watch, decided, pending, deadline)
             streaming = True
-            return WatchedStream(lines, watch)  # which closes the watch when it ends
-        while not decided and (left := deadline - time.monotonic()) > 0:
-            # A wake reads only the ids that fired: O(decided), not O(waiting).
-            fired = await watch.wait(left)
-            fired_statuses = await services.approvals.statuses(fired) if fired else {}
-            decided = [i for i, st in fired_statuses.items() if st is not ApprovalStatus.PENDING]
+            return WatchedStream(lines, watch, services.metrics)  # closes the watch at the end
+        with services.metrics.held_wait("long_poll"):
+            while not decided and (left := deadline - time.monotonic()) > 0:
+                # A wake reads only the ids that fired: O(decided), not O(waiting).
+                fired = await watch.wait(left)
+                fired_statuses = await services.approvals.statuses(fired) if fired else {}
+                decided = [
+                    i for i, st in fired_statuses.items() if st is not ApprovalStatus.PENDING
+                ]
     finally:
         if not streaming:
             watch.close()
@@ -167,13 +171,17 @@ class WatchedStream(StreamingResponse):
 
     media_type = "application/x-ndjson"
 
-    def __init__(self, content: AsyncIterator[bytes], watch: Watch) -> None:
+    def __init__(
+        self, content: AsyncIterator[bytes], watch: Watch, metrics: ServiceMetrics
+    ) -> None:
         super().__init__(content, headers={"Cache-Control": "no-store"})
         self.watch = watch
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            with self.metrics.held_wait("stream"):
+                await super().__call__(scope, receive, send)
         finally:
             self.watch.close()
 
@@ -194,7 +202,8 @@ async def get_approval(
             with services.hub.watch([approval_id]) as watch:
                 approval = await load(services, approval_id)  # decided while subscribing?
                 if not approval.is_decided:
-                    await watch.wait(seconds_left(approval, wait_ms))
+                    with services.metrics.held_wait("read"):
+                        await watch.wait(seconds_left(approval, wait_ms))
                     approval = await load(services, approval_id)
     return approval
 

@@ -17,6 +17,7 @@ from signoff.server.config import IPNetwork, Settings
 from signoff.server.delivery.guard import Blocked, GuardedBackend, check_url
 from signoff.server.delivery.health import Verdict, settle
 from signoff.server.delivery.signing import headers_for
+from signoff.server.metrics import ServiceMetrics
 from signoff.server.store.db import write
 from signoff.server.store.events import health_rows, save_health
 from signoff.server.store.kinds import DeliveryKind, DeliveryState
@@ -68,7 +69,9 @@ class DeliveryWorker:
         store: OutboxStore,
         settings: Settings,
         signing_secret: str,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or ServiceMetrics()
         self.store = store
         self.settings = settings
         self.signing_secret = signing_secret
@@ -185,6 +188,9 @@ class DeliveryWorker:
             state = DeliveryState.FAILED
         if error:
             log.info("delivery %s (%s) failed, %s: %s", item.id, item.kind, state, error)
+        self.metrics.record_delivery(
+            DeliveryKind(item.kind).value, state.value, time.monotonic() - started
+        )
         return Attempt(
             item,
             status_code=status,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -175,6 +175,14 @@ async def record_attempts(conn: AsyncConnection, attempts: list[Attempt]) -> Non
     )
 
 
+@dataclass
+class OutboxLag:
+    pending: int
+    """Deliveries not yet delivered nor given up (due now or scheduled for a retry)."""
+    oldest_due_seconds: float
+    """How long the oldest due delivery has waited past its time; 0 when none is due."""
+
+
 class OutboxStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -229,6 +237,24 @@ class OutboxStore:
             )
             for row in rows
         ]
+
+    async def lag(self, now: datetime | None = None) -> OutboxLag:
+        """The backlog, for ``/metrics`` (both reads use the ``state, next_attempt_at``
+        index)."""
+        now = now or utcnow()
+        pending = deliveries.c.state == DeliveryState.PENDING.value
+        async with self.engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).where(pending))).scalar_one()
+            oldest = (
+                await conn.execute(
+                    select(deliveries.c.next_attempt_at)
+                    .where(pending, deliveries.c.next_attempt_at <= now)
+                    .order_by(deliveries.c.next_attempt_at)
+                    .limit(1)
+                )
+            ).scalar()
+        age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        return OutboxLag(pending=int(count), oldest_due_seconds=age)
 
     async def for_subject(self, subject_id: str) -> list[CallbackDelivery]:
         """An approval's callback deliveries, oldest first, with every attempt."""

@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from signoff import __version__
+from signoff._version import __version__
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
