@@ -21,6 +21,7 @@ from signoff.server.domain import events as domain_events
 from signoff.server.domain.errors import NotFound
 from signoff.server.services import Services, get_services
 from signoff.server.store import pages as queries
+from signoff.server.store.kinds import REPLAYABLE
 from signoff.server.ui.router import (
     current_session,
     form,
@@ -36,7 +37,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 DELIVERIES_SHOWN = 50
 EVENTS_SHOWN = 100
-REPLAYABLE_STATES = ("failed", "delivered")
+REPLAYABLE_STATES = tuple(sorted(state.value for state in REPLAYABLE))
 """A pending delivery is still being tried: replaying it would send it twice."""
 REPLAYABLE_KINDS = ("webhook", "workflow")
 """Approval callbacks have their own page (the approval's); these pages replay events."""
