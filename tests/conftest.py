@@ -14,6 +14,8 @@ from tests.pg import fresh_database, postgres_server
 API_KEY = "test-pipeline-key"
 REVIEWER_TOKEN = "test-reviewer-token"
 REVIEWER = "alice"
+ADMIN_KEY = "test-admin-key"
+"""An operator's key (``--admin-key``): manages reviewers and groups."""
 SIGNING_SECRET = "whsec_test_secret"
 CKO_SECRET_KEY = "sk_sbox_m73dzbpy7cf3gfd46xr4yj5xo4e"
 """A key in the shape the checkout SDK accepts for the current platform (workflows)."""
@@ -51,6 +53,8 @@ def launcher(workdir: Path) -> Iterator[StartService]:
                 "127.0.0.0/8",
                 "--delivery-backoff",
                 "0.2",
+                "--admin-key",
+                f"admin={ADMIN_KEY}",
                 *extra,
             ],
             log_path=workdir / f"serve-{len(started)}.log",

@@ -12,6 +12,7 @@ Callers (columns):
 * ``wrong``: a key nobody issued (``Authorization: Bearer``) and a forged session cookie;
 * ``api key``: a pipeline's API key;
 * ``reviewer``: a reviewer token sent as ``Authorization: Bearer``;
+* ``admin``: an operator's admin key (``--admin-key``) as ``Authorization: Bearer``;
 * ``session``: a signed-in reviewer's session cookie (and, on a form, no CSRF token);
 * ``session+csrf``: the same with the form's CSRF token (forms only: the right caller).
 
@@ -34,13 +35,14 @@ import pytest
 
 from signoff.server.process import ServiceProcess
 from signoff.server.ui.session import COOKIE
-from tests.conftest import API_KEY, CKO_SECRET_KEY, REVIEWER_TOKEN
+from tests.conftest import ADMIN_KEY, API_KEY, CKO_SECRET_KEY, REVIEWER_TOKEN
 from tests.receiver import receiver
 
 PUBLIC = "public"
 API_KEY_ONLY = "API key"
 ANY_KEY = "API key or reviewer token"
 REVIEWER_ONLY = "reviewer token"
+ADMIN_ONLY = "admin key"
 PAGE = "page (session)"
 PAGE_PART = "page part (session)"
 PAGE_PUBLIC = "page, public"
@@ -95,6 +97,12 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/events"): API_KEY_ONLY,
     ("GET", "/events/{event_id}/deliveries"): API_KEY_ONLY,
     ("POST", "/deliveries/{delivery_id}/replay"): API_KEY_ONLY,
+    # -- reviewers and groups (admin key only) ------------------------------------------------
+    ("GET", "/api/reviewers"): ADMIN_ONLY,
+    ("POST", "/api/reviewers"): ADMIN_ONLY,
+    ("GET", "/api/reviewers/{reviewer}"): ADMIN_ONLY,
+    ("PATCH", "/api/reviewers/{reviewer}"): ADMIN_ONLY,
+    ("GET", "/api/groups"): ADMIN_ONLY,
     # -- reviewer pages (left out of /openapi.json) -----------------------------------------
     ("GET", "/"): PAGE_PUBLIC,
     ("GET", "/signin"): PAGE_PUBLIC,
@@ -119,10 +127,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/workflows/{workflow_id}/conditions/{condition_id}"): API_KEY_ONLY,
     ("DELETE", "/workflows/{workflow_id}"): API_KEY_ONLY,
     ("DELETE", "/webhooks/{webhook_id}"): API_KEY_ONLY,
+    ("DELETE", "/api/reviewers/{reviewer}"): ADMIN_ONLY,
 }
 
-NONE, WRONG, API, REVIEWER, SESSION, SESSION_CSRF = (
-    "none", "wrong", "api key", "reviewer", "session", "session+csrf",
+NONE, WRONG, API, REVIEWER, ADMIN, SESSION, SESSION_CSRF = (
+    "none", "wrong", "api key", "reviewer", "admin", "session", "session+csrf",
 )  # fmt: skip
 
 EXPECTED: dict[str, dict[str, str]] = {
@@ -130,6 +139,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     API_KEY_ONLY: {NONE: "401", WRONG: "401", API: "ok", REVIEWER: "403", SESSION: "401"},
     ANY_KEY: {NONE: "401", WRONG: "401", API: "ok", REVIEWER: "ok", SESSION: "401"},
     REVIEWER_ONLY: {NONE: "401", WRONG: "401", API: "403", REVIEWER: "ok", SESSION: "401"},
+    # Neither a pipeline's key nor a reviewer may choose who approves.
+    ADMIN_ONLY: {
+        NONE: "401", WRONG: "401", API: "403", REVIEWER: "403", ADMIN: "ok", SESSION: "401",
+    },
     # Pages know only the session cookie: a bearer key or token does not sign anyone in.
     PAGE_PUBLIC: {NONE: "ok", WRONG: "ok", API: "ok", REVIEWER: "ok", SESSION: "ok"},
     PAGE: {NONE: "signin", WRONG: "signin", API: "signin", REVIEWER: "signin", SESSION: "ok"},
@@ -170,6 +183,7 @@ class Objects:
     event_id: str
     subject_id: str
     delivery_id: str
+    reviewer: str = "alice"
 
     def fill(self, path: str) -> str:
         return path.format(**vars(self))
@@ -265,6 +279,8 @@ def request_as(
         headers["Authorization"] = f"Bearer {API_KEY}"
     elif caller == REVIEWER:
         headers["Authorization"] = f"Bearer {REVIEWER_TOKEN}"
+    elif caller == ADMIN:
+        headers["Authorization"] = f"Bearer {ADMIN_KEY}"
     elif caller in (SESSION, SESSION_CSRF):
         if caller == SESSION_CSRF and url == "/signout":
             session = sign_in(http)  # signing out ends a session: never the shared one
@@ -331,7 +347,7 @@ def test_authorization_matrix(
     """Every route, every caller; the wrong callers go first and must change nothing."""
     checked = 0
     wrong: list[str] = []
-    callers = [NONE, WRONG, API, REVIEWER, SESSION, SESSION_CSRF]
+    callers = [NONE, WRONG, API, REVIEWER, ADMIN, SESSION, SESSION_CSRF]
     rows = [(route, expected(route)) for route in ROUTES]
     # First pass: every caller that should be turned away, on every route.
     for (method, path), wants in rows:
@@ -339,7 +355,7 @@ def test_authorization_matrix(
             if caller not in wants or wants[caller] == "ok":
                 continue
             got = request_as(http, method, objects.fill(path), caller, session)
-            if ROUTES[(method, path)] in (API_KEY_ONLY, ANY_KEY, REVIEWER_ONLY):
+            if ROUTES[(method, path)] in (API_KEY_ONLY, ANY_KEY, REVIEWER_ONLY, ADMIN_ONLY):
                 api_error_is_json(*got, path)
             checked += 1
             if outcome(*got) != wants[caller]:
@@ -368,5 +384,6 @@ def test_authorization_matrix(
     assert checked == sum(len(expected(route)) for route in ROUTES) == MATRIX_SIZE
 
 
-MATRIX_SIZE = 64 * 5 + 4
-"""64 routes by 5 callers, and the 4 forms once more with their CSRF token: 324 checks."""
+MATRIX_SIZE = 64 * 5 + 4 + 6 * 6
+"""64 routes by 5 callers, the 4 forms once more with their CSRF token, and the 6 admin
+routes by 6 callers (the admin key too): 360 checks."""

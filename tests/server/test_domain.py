@@ -109,9 +109,7 @@ async def test_decide_once_with_callback_and_event_then_wake(services: Services)
     body = DecisionRequest(decision="approve", modified_details={"orders": 2}, note="ok")
     with services.hub.watch([approval.id]) as watch:
         services.worker.wakeup.clear()
-        decided = await approvals.decide(
-            services, approval.id, approvals.reviewer_decision(body, ALICE)
-        )
+        decided = await approvals.review(services, approval.id, body, ALICE)
         assert await watch.wait(0) == [approval.id]
     assert services.worker.wakeup.is_set()
     assert decided.status is ApprovalStatus.APPROVED and decided.decided_by == "alice"
@@ -119,13 +117,13 @@ async def test_decide_once_with_callback_and_event_then_wake(services: Services)
     assert await count(services, deliveries, deliveries.c.kind == "callback") == 1
     assert await count(services, deliveries, deliveries.c.kind == "webhook") == 1
 
-    reject = approvals.reviewer_decision(DecisionRequest(decision="reject"), ALICE)
+    reject = DecisionRequest(decision="reject")
     with pytest.raises(AlreadyDecided) as refused:
-        await approvals.decide(services, approval.id, reject)
+        await approvals.review(services, approval.id, reject, ALICE)
     assert refused.value.approval.status is ApprovalStatus.APPROVED
     assert await count(services, deliveries, deliveries.c.kind == "callback") == 1
     with pytest.raises(NotFound):
-        await approvals.decide(services, "req_missing", reject)
+        await approvals.review(services, "req_missing", reject, ALICE)
 
 
 async def test_cancel_is_the_submitters_or_an_admins(services: Services) -> None:

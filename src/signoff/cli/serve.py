@@ -126,6 +126,7 @@ def _serve(**params: Any) -> None:
     except ImportError as exc:
         raise _needs_extra(exc) from None
     warn_secret_flags("api_keys", "--api-key", "--api-key-file or SIGNOFF_API_KEY")
+    warn_secret_flags("admin_keys", "--admin-key", "SIGNOFF_ADMIN_KEY or `signoff keys create`")
     warn_secret_flags(
         "reviewer_tokens", "--reviewer-token", "--reviewer-token-file or SIGNOFF_REVIEWER_TOKEN"
     )

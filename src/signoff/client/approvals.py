@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import random
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from typing import Any
 
 import httpx
@@ -36,6 +36,7 @@ from signoff.models import (
     InboundResponse,
     RiskLevel,
     Source,
+    StepSpec,
     WaitRequest,
     WaitResult,
 )
@@ -78,10 +79,35 @@ class ApprovalCalls(Calls):
         trace: dict[str, Any] | None = None,
         expires_in: float | None = None,
         idempotency_key: str | None = None,
+        reviewers: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
+        required_approvals: int | None = None,
+        steps: Sequence[StepSpec | dict[str, Any]] | None = None,
+        requested_by: str | None = None,
+        options: Sequence[str] | None = None,
+        multiple: bool | None = None,
+        reason_codes: Sequence[str] | None = None,
+        details_schema: dict[str, Any] | None = None,
     ) -> Step[ApprovalCreated]:
-        """Submit an approval. With ``idempotency_key`` a retry never creates a second one."""
+        """Submit an approval. With ``idempotency_key`` a retry never creates a second one.
+
+        Who decides (``signoff serve`` only; the hosted service ignores them): named
+        ``reviewers`` and/or ``groups``, ``required_approvals`` distinct approvers, or an
+        ordered chain of ``steps``; ``requested_by`` can never approve; reviewers pick of
+        ``options`` (several with ``multiple``) and ``reason_codes``; their edits must keep
+        ``details_schema`` (a JSON Schema).
+        """
         body = ApprovalRequest.model_validate(
             {
+                "reviewers": _names(reviewers),
+                "groups": _names(groups),
+                "required_approvals": required_approvals,
+                "steps": None if steps is None else builtins.list(steps),
+                "requested_by": requested_by,
+                "options": _names(options),
+                "multiple": multiple,
+                "reason_codes": _names(reason_codes),
+                "details_schema": details_schema,
                 "action": action,
                 "summary": summary,
                 "details": details or {},
@@ -157,12 +183,25 @@ class ApprovalCalls(Calls):
         *,
         modified_details: dict[str, Any] | None = None,
         note: str | None = None,
+        chosen_options: Sequence[str] | None = None,
+        reason_code: str | None = None,
     ) -> Step[Approval]:
-        decision = DecisionRequest(decision="approve", modified_details=modified_details, note=note)
+        """Approve as the reviewer; on an n-of-m approval or a chain this counts one
+        approval toward the open step (the answer may still read PENDING)."""
+        decision = DecisionRequest(
+            decision="approve",
+            modified_details=modified_details,
+            note=note,
+            chosen_options=_names(chosen_options),
+            reason_code=reason_code,
+        )
         return (yield from self.decide(approval_id, decision))
 
-    def reject(self, approval_id: str, *, note: str | None = None) -> Step[Approval]:
-        return (yield from self.decide(approval_id, DecisionRequest(decision="reject", note=note)))
+    def reject(
+        self, approval_id: str, *, note: str | None = None, reason_code: str | None = None
+    ) -> Step[Approval]:
+        decision = DecisionRequest(decision="reject", note=note, reason_code=reason_code)
+        return (yield from self.decide(approval_id, decision))
 
     def cancel(self, approval_id: str, *, reason: str | None = None) -> Step[Approval]:
         """Withdraw a pending approval (409 :class:`Conflict` once it is decided)."""
@@ -257,6 +296,13 @@ class ApprovalCalls(Calls):
                     pause = min(pause, max(0.0, deadline - time.monotonic()))
                 yield Sleep(pause)
                 delay = min(poll_interval, delay * 1.5)
+
+
+def _names(values: Sequence[str] | None) -> builtins.list[str] | None:
+    """A tuple or a single string given by mistake: a list (a string is one name)."""
+    if values is None:
+        return None
+    return [values] if isinstance(values, str) else builtins.list(values)
 
 
 def require_approved(approval: Approval) -> Approval:

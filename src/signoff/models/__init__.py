@@ -24,6 +24,16 @@ from signoff.models.approvals import (
     WaitResult,
     status_word,
 )
+from signoff.models.reviewers import (
+    Group,
+    RecordedApproval,
+    Reviewer,
+    ReviewerCreate,
+    ReviewerCreated,
+    ReviewerUpdate,
+    StepProgress,
+    StepSpec,
+)
 
 __all__ = [
     "LONG_POLL_HEADER",
@@ -41,10 +51,18 @@ __all__ = [
     "DecisionRequest",
     "DeliveryAttempt",
     "ErrorBody",
+    "Group",
     "InboundRequest",
     "InboundResponse",
+    "RecordedApproval",
+    "Reviewer",
+    "ReviewerCreate",
+    "ReviewerCreated",
+    "ReviewerUpdate",
     "RiskLevel",
     "Source",
+    "StepProgress",
+    "StepSpec",
     "WaitRequest",
     "WaitResult",
     "WireModel",

@@ -7,12 +7,25 @@ Field names follow the hosted service and its `cheqpoint` SDK exactly; what sign
 from __future__ import annotations
 
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from signoff.models._base import JsonInput, JsonObject, UtcDateTime, WireModel
+from signoff.models.reviewers import (
+    MAX_NAMES,
+    MAX_REQUIRED,
+    MAX_STEPS,
+    Name,
+    RecordedApproval,
+    StepProgress,
+    StepSpec,
+    unique,
+)
 from signoff.models.webhooks import check_url
+
+MAX_OPTIONS = 50
+Choice = Annotated[str, Field(min_length=1, max_length=200)]
 
 MAX_INBOUND_WAIT_MS = 10_000
 """The seed caps the short wait of `/api/webhooks/inbound` at 10 s."""
@@ -99,7 +112,56 @@ class ApprovalRequest(WireModel):
     api_key: str | None = Field(default=None, exclude=True, repr=False)
     """The SDK repeats its key in the body; accepted and never stored or echoed."""
 
+    # Who decides (signoff extensions; without them any reviewer decides, once).
+    reviewers: list[Name] | None = Field(default=None, max_length=MAX_NAMES)
+    groups: list[Name] | None = Field(default=None, max_length=MAX_NAMES)
+    required_approvals: int | None = Field(default=None, ge=1, le=MAX_REQUIRED)
+    steps: list[StepSpec] | None = Field(default=None, min_length=1, max_length=MAX_STEPS)
+    requested_by: str | None = Field(default=None, min_length=1, max_length=200)
+    """The person on whose behalf the pipeline asks: never eligible to decide it."""
+    options: list[Choice] | None = Field(default=None, min_length=1, max_length=MAX_OPTIONS)
+    multiple: bool | None = None
+    """Reviewers may pick several ``options`` (default: exactly one)."""
+    reason_codes: list[Choice] | None = Field(default=None, min_length=1, max_length=MAX_OPTIONS)
+    details_schema: JsonInput | None = None
+    """A JSON Schema that ``details`` and every reviewer's edit of them must satisfy."""
+
     _check_url = field_validator("callback_url")(_check_http_url)
+
+    @model_validator(mode="after")
+    def _routing(self) -> ApprovalRequest:
+        if self.steps is not None and (
+            self.reviewers or self.groups or self.required_approvals is not None
+        ):
+            raise ValueError(
+                "steps: give either steps or reviewers/groups/requiredApprovals, not both "
+                "(steps replaces them)"
+            )
+        if self.steps is None:
+            StepSpec(  # the same checks as a step's
+                reviewers=self.reviewers or [],
+                groups=self.groups or [],
+                required_approvals=self.required_approvals or 1,
+            )
+        if self.options is not None:
+            unique(self.options, "options")
+        elif self.multiple:
+            raise ValueError("multiple: only with options")
+        if self.reason_codes is not None:
+            unique(self.reason_codes, "reasonCodes")
+        return self
+
+    def routed_steps(self) -> list[StepSpec]:
+        """The chain this request asks for: its ``steps``, or one step of the rest."""
+        if self.steps is not None:
+            return list(self.steps)
+        return [
+            StepSpec(
+                reviewers=self.reviewers or [],
+                groups=self.groups or [],
+                required_approvals=self.required_approvals or 1,
+            )
+        ]
 
     def effective_risk_level(self) -> RiskLevel:
         if self.risk_level is not None:
@@ -140,6 +202,23 @@ class Approval(WireModel):
     callback_url: str | None = None
     source: Source | None = None
     trace: JsonObject | None = None
+    # Who decides (signoff extensions). reviewers / groups / requiredApprovals describe
+    # the step open now (the last one once decided); steps has the whole chain.
+    reviewers: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    required_approvals: int = 1
+    steps: list[StepProgress] = Field(default_factory=list)
+    current_step: int | None = None
+    """1-based number of the open step; ``None`` once decided."""
+    approvals: list[RecordedApproval] = Field(default_factory=list)
+    """Every approve recorded, in order (those an edit superseded read ``counted: false``)."""
+    requested_by: str | None = None
+    options: list[str] | None = None
+    multiple: bool = False
+    reason_codes: list[str] | None = None
+    details_schema: JsonObject | None = None
+    chosen_options: list[str] | None = None
+    reason_code: str | None = None
 
     @property
     def is_decided(self) -> bool:
@@ -192,11 +271,19 @@ class DecisionRequest(WireModel):
     decision: Literal["approve", "reject"]
     modified_details: JsonInput | None = None
     note: str | None = Field(default=None, max_length=10_000)
+    chosen_options: list[Choice] | None = Field(default=None, min_length=1, max_length=MAX_OPTIONS)
+    """Of the approval's ``options``: exactly one unless it allows ``multiple``."""
+    reason_code: Choice | None = None
+    """One of the approval's ``reasonCodes``."""
 
     @model_validator(mode="after")
     def _no_edit_on_reject(self) -> DecisionRequest:
         if self.decision == "reject" and self.modified_details is not None:
             raise ValueError("modifiedDetails: only an approval can carry edited details")
+        if self.decision == "reject" and self.chosen_options is not None:
+            raise ValueError("chosenOptions: only an approval chooses options")
+        if self.chosen_options is not None:
+            unique(self.chosen_options, "chosenOptions")
         return self
 
 
@@ -231,6 +318,8 @@ class CallbackPayload(WireModel):
     decision_reason_code: DecisionReason | None = None
     decided_by: str | None = None
     decided_at: UtcDateTime | None = None
+    chosen_options: list[str] | None = None
+    reason_code: str | None = None
 
 
 class DeliveryAttempt(WireModel):

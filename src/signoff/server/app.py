@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from signoff._version import __version__
 from signoff.models import ErrorBody
 from signoff.server import errors, ui
-from signoff.server.api import approvals, events, inbound, webhooks, workflows
+from signoff.server.api import approvals, events, inbound, reviewers, webhooks, workflows
 from signoff.server.api._common import errors as documented_errors
 from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
@@ -39,6 +39,7 @@ from signoff.server.store.events import EventStore
 from signoff.server.store.idempotency import IdempotencyStore
 from signoff.server.store.notifications import PostgresListener
 from signoff.server.store.outbox import OutboxStore
+from signoff.server.store.reviewers import ReviewerStore
 from signoff.server.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger("signoff.server")
@@ -64,7 +65,9 @@ async def sweep_expired(services: Services) -> None:
 async def refresh_keys(services: Services, engine: AsyncEngine) -> None:
     """Re-read stored keys, so `signoff keys create|revoke` take effect without a restart."""
     settings = services.settings
-    configured = configured_entries(settings.api_keys, settings.reviewer_tokens)
+    configured = configured_entries(
+        settings.api_keys, settings.reviewer_tokens, settings.admin_keys
+    )
     while True:
         await asyncio.sleep(settings.keyring_refresh)
         try:
@@ -81,7 +84,10 @@ async def start(
     metrics = metrics or ServiceMetrics()
     await migrate(engine)
     keyring, made = await load_keyring(
-        engine, api_keys=settings.api_keys, reviewer_tokens=settings.reviewer_tokens
+        engine,
+        api_keys=settings.api_keys,
+        reviewer_tokens=settings.reviewer_tokens,
+        admin_keys=settings.admin_keys,
     )
     secret, secret_made = await signing_secret(engine, settings.signing_secret)
     lines = []
@@ -97,6 +103,7 @@ async def start(
     return Services(
         settings=settings,
         approvals=ApprovalStore(engine, base_url=settings.base_url),
+        reviewers=ReviewerStore(engine),
         outbox=outbox,
         keyring=keyring,
         hub=DecisionHub(),
@@ -152,6 +159,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(workflows.router)
     app.include_router(events.router)
+    app.include_router(reviewers.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="static")
 

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="File of reviewer tokens, one a line as for --reviewer-token "
         "(NAME=TOKEN); blank lines and lines starting with # are skipped.",
     )
+    admin_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias="SIGNOFF_ADMIN_KEY",
+        description="Key of an operator: manages reviewers and groups, acts on any "
+        "approval (repeatable; NAME=KEY names it). Prefer `signoff keys create --kind admin`.",
+    )
     public_url: str | None = Field(
         None, description="Base of reviewUrl links; defaults to http://host:port."
     )
@@ -125,7 +131,7 @@ class Settings(BaseSettings):
         description="Seconds between re-reads of stored keys, so rotation needs no restart.",
     )
 
-    @field_validator("api_keys", "reviewer_tokens", mode="before")
+    @field_validator("api_keys", "reviewer_tokens", "admin_keys", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         """``SIGNOFF_API_KEY="a b"``: several values in one variable, split at whitespace."""

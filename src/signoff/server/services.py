@@ -16,6 +16,7 @@ from signoff.server.store.credentials import Keyring
 from signoff.server.store.events import EventStore
 from signoff.server.store.idempotency import IdempotencyStore
 from signoff.server.store.outbox import OutboxStore
+from signoff.server.store.reviewers import ReviewerStore
 from signoff.server.store.subscriptions import SubscriptionStore
 
 
@@ -23,6 +24,7 @@ from signoff.server.store.subscriptions import SubscriptionStore
 class Services:
     settings: Settings
     approvals: ApprovalStore
+    reviewers: ReviewerStore
     outbox: OutboxStore
     keyring: Keyring
     hub: DecisionHub

@@ -217,7 +217,7 @@ async def decide(
     approval_id: str, body: DecisionRequest, who: ReviewerCaller, services: ServicesDep
 ) -> Approval:
     """A reviewer approves (optionally with edited details) or rejects, once."""
-    return await approvals.decide(services, approval_id, approvals.reviewer_decision(body, who))
+    return await approvals.review(services, approval_id, body, who)
 
 
 @router.post(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -22,13 +23,14 @@ from signoff.models import (
     CallbackPayload,
     DecisionReason,
     DecisionRequest,
+    RecordedApproval,
 )
-from signoff.server.domain import events
-from signoff.server.domain.errors import AlreadyDecided, Conflict, Forbidden, NotFound
+from signoff.server.domain import eligibility, events, reviewers, schemas
+from signoff.server.domain.errors import AlreadyDecided, Conflict, Forbidden, Invalid, NotFound
 from signoff.server.ids import new_id
 from signoff.server.services import Services
 from signoff.server.store import outbox
-from signoff.server.store.approvals import Decision
+from signoff.server.store.approvals import OPEN_TO_ALL, Decision, stored_recorded, stored_steps
 from signoff.server.store.credentials import Principal
 from signoff.server.store.db import write
 from signoff.server.store.events import NewEvent
@@ -41,7 +43,7 @@ __all__ = [
     "expire",
     "expire_due",
     "get",
-    "reviewer_decision",
+    "review",
     "submit",
 ]
 
@@ -70,6 +72,7 @@ async def submit(
     scoped = f"{who.name}:{idempotency_key}" if idempotency_key else None
     if scoped and (existing := await _by_key(services, scoped, request_hash)) is not None:
         return existing, False
+    await check_routing(services, request)
     now = utcnow()
     lifetime = request.expires_in_seconds or services.settings.default_expiry_seconds
     values = {
@@ -90,6 +93,7 @@ async def submit(
         "created_by": who.name,
         "idempotency_key": scoped,
         "request_hash": request_hash if scoped else None,
+        **routing_values(request),
     }
     try:
         async with write(store.engine) as conn:
@@ -103,6 +107,63 @@ async def submit(
         return existing, False
     wake(services, approval.id)  # live pages; an approval_requested webhook goes out now
     return approval, True
+
+
+def routing_values(request: ApprovalRequest) -> dict[str, Any]:
+    """Who decides, as stored (a request that names nobody stores NULLs: any reviewer)."""
+    steps = [step.to_wire() for step in request.routed_steps()]
+    return {
+        "steps": None if steps == [OPEN_TO_ALL] else steps,
+        "current_step": 0,
+        "edit_round": 0,
+        "recorded": [],
+        "requested_by": request.requested_by,
+        "options": request.options,
+        "multiple": bool(request.multiple),
+        "reason_codes": request.reason_codes,
+        "details_schema": request.details_schema,
+    }
+
+
+async def check_routing(services: Services, request: ApprovalRequest) -> None:
+    """Refuse (422) what could never be decided: unknown reviewers or groups, a step
+    needing more approvers than it has, details that break their own schema."""
+    if request.details_schema is not None:
+        problem = schemas.schema_problem(request.details_schema)
+        if problem is None:
+            problems = schemas.details_problems(request.details_schema, request.details)
+            problem = "; ".join(problems) if problems else None
+        if problem:
+            raise Invalid(problem, "details_invalid")
+    steps = request.routed_steps()
+    if all(step.is_open_to_all for step in steps) and not request.requested_by:
+        return
+    names, members = await reviewers.directory(services)
+    unknown_names = sorted({n for s in steps for n in s.reviewers} - names)
+    unknown_groups = sorted({g for s in steps for g in s.groups} - set(members))
+    problems = []
+    if unknown_names:
+        problems.append(f"reviewers: no reviewer named {', '.join(unknown_names)}")
+    if unknown_groups:
+        problems.append(f"groups: no group named {', '.join(unknown_groups)} (a group exists "
+                        "once a reviewer is in it)")  # fmt: skip
+    if problems:
+        raise Invalid("; ".join(problems), "unknown_reviewers")
+    asked_by = (request.requested_by or "").casefold()
+    for number, step in enumerate(steps, start=1):
+        if step.is_open_to_all:
+            continue
+        pool = set(step.reviewers).union(*(members[g] for g in step.groups))
+        pool = {name for name in pool if name.casefold() != asked_by}
+        if len(pool) < step.required_approvals:
+            where = f"steps[{number - 1}]." if request.steps else ""
+            raise Invalid(
+                f"{where}requiredApprovals: {step.required_approvals} distinct approvals can "
+                f"never come from {len(pool)} eligible reviewer(s) "
+                f"({eligibility.describe(step.reviewers, step.groups)}"
+                f"{', without the requester' if asked_by else ''})",
+                "not_enough_reviewers",
+            )
 
 
 async def _by_key(services: Services, key: str, request_hash: str | None) -> Approval | None:
@@ -137,17 +198,27 @@ async def decide(services: Services, approval_id: str, decision: Decision) -> Ap
     await get(services, approval_id)  # expires it if its time is up: then it is decided
     store = services.approvals
     async with write(store.engine) as conn:
-        row = await store.record_decision(conn, approval_id, decision)
+        row = await store.lock_pending(conn, approval_id)
         if row is None:
-            current = await store.row(approval_id, conn)
-            if current is None:
-                raise NotFound("approval", approval_id)
-            raise AlreadyDecided(store.model(current))
-        approval = store.model(row)
-        await events.publish_in(conn, lifecycle_event(event_type(decision), approval))
-        await _queue_callback(conn, row, approval)
-        await store.notify(conn, approval_id)
+            raise await _not_pending(services, conn, approval_id)
+        approval = await _conclude(conn, services, row, decision)
     wake(services, approval_id)
+    return approval
+
+
+async def _conclude(
+    conn: AsyncConnection, services: Services, row: RowMapping, decision: Decision
+) -> Approval:
+    """The final outcome, in the caller's transaction: the decision, its lifecycle event
+    with the deliveries it causes, the callback (once), and the cross-process notify."""
+    store = services.approvals
+    decided = await store.record_decision(conn, row["id"], decision)
+    if decided is None:  # the caller holds the row lock: only a bug gets here
+        raise AlreadyDecided(store.model(row))
+    approval = store.model(decided)
+    await events.publish_in(conn, lifecycle_event(event_type(decision), approval))
+    await _queue_callback(conn, decided, approval)
+    await store.notify(conn, approval.id)
     return approval
 
 
@@ -162,16 +233,111 @@ async def _queue_callback(conn: AsyncConnection, row: RowMapping, approval: Appr
         )
 
 
-def reviewer_decision(body: DecisionRequest, who: Principal) -> Decision:
-    """What a reviewer's approve / reject means: edits count only on an approval."""
-    approved = body.decision == "approve"
-    return Decision(
-        status=ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED,
-        reason=DecisionReason.REVIEWER,
-        decided_by=who.name,
-        note=body.note,
-        modified_details=body.modified_details if approved else None,
+async def review(
+    services: Services, approval_id: str, body: DecisionRequest, who: Principal
+) -> Approval:
+    """A reviewer's approve or reject, under every rule of who may decide.
+
+    :class:`Forbidden` (nothing written) when the reviewer may not decide it now: not
+    named, not in a listed group, the requester, or deactivated. A reject rejects at once.
+    An approve counts toward the open step; the last step satisfied approves. The same
+    reviewer approving twice: :class:`Conflict`. An edit (or another choice of options)
+    restarts the open step's count with the editor's approval. All of it happens under
+    the approval's row lock, so concurrent approvals are each counted exactly once.
+    """
+    reviewer = await reviewers.lookup(services, who.name)
+    await get(services, approval_id)  # expires it if its time is up: then it is decided
+    store = services.approvals
+    async with write(store.engine) as conn:
+        row = await store.lock_pending(conn, approval_id)
+        if row is None:
+            raise await _not_pending(services, conn, approval_id)
+        if (why := eligibility.refusal(row, reviewer)) is not None:
+            raise Forbidden(why, "not_eligible")
+        if (problem := eligibility.reason_problem(row, body.reason_code)) is not None:
+            raise Invalid(problem)
+        if body.decision == "reject":
+            decision = Decision(
+                status=ApprovalStatus.REJECTED,
+                reason=DecisionReason.REVIEWER,
+                decided_by=who.name,
+                note=body.note,
+                reason_code=body.reason_code,
+            )
+            approval = await _conclude(conn, services, row, decision)
+        else:
+            approval = await _approve(conn, services, row, body, who.name)
+    wake(services, approval_id)
+    return approval
+
+
+async def _approve(
+    conn: AsyncConnection, services: Services, row: RowMapping, body: DecisionRequest, name: str
+) -> Approval:
+    store = services.approvals
+    if (why := eligibility.already_approved(row, name)) is not None:
+        raise Conflict(why, "already_approved")
+    chosen = body.chosen_options or row["chosen_options"]
+    if (problem := eligibility.options_problem(row, chosen)) is not None:
+        raise Invalid(problem)
+    details = row["modified_details"] if row["modified_details"] is not None else row["details"]
+    edited = body.modified_details is not None and body.modified_details != details
+    if edited and isinstance(row["details_schema"], dict):
+        problems = schemas.details_problems(
+            row["details_schema"], body.modified_details, "modifiedDetails"
+        )
+        if problems:
+            raise Invalid("; ".join(problems), "details_invalid")
+    index, step = eligibility.open_step(row)
+    recorded = stored_recorded(row)
+    if edited or (chosen != row["chosen_options"] and row["chosen_options"] is not None):
+        recorded = eligibility.restart(recorded, index + 1)
+    recorded.append(
+        RecordedApproval(
+            reviewer=name,
+            at=utcnow(),
+            note=body.note,
+            step=index + 1,
+            chosen_options=chosen,
+            reason_code=body.reason_code,
+            edited=edited,
+        ).to_wire(exclude_none=True)
     )
+    modified = body.modified_details if edited else row["modified_details"]
+    needed = int(step.get("requiredApprovals") or 1)
+    last = index + 1 >= len(stored_steps(row))
+    satisfied = eligibility.counted(recorded, index + 1) >= needed
+    values = {
+        "recorded": recorded,
+        "modified_details": modified,
+        "chosen_options": chosen,
+        "edit_round": (row["edit_round"] or 0) + (1 if edited else 0),
+        "current_step": index + 1 if satisfied and not last else index,
+    }
+    row = await store.save_progress(conn, row["id"], values)
+    if satisfied and last:
+        decision = Decision(
+            status=ApprovalStatus.APPROVED,
+            reason=DecisionReason.REVIEWER,
+            decided_by=name,
+            note=body.note,
+            modified_details=modified,
+            chosen_options=chosen,
+            reason_code=body.reason_code,
+        )
+        return await _conclude(conn, services, row, decision)
+    approval = store.model(row)
+    if satisfied:  # the next step opens: subscribers see the progress
+        await events.publish_in(conn, lifecycle_event("approval_step_approved", approval))
+    await store.notify(conn, approval.id)
+    return approval
+
+
+async def _not_pending(services: Services, conn: AsyncConnection, approval_id: str) -> Exception:
+    current = await services.approvals.row(approval_id, conn)
+    if current is None:
+        return NotFound("approval", approval_id)
+    return AlreadyDecided(services.approvals.model(current))
 
 
 async def cancel(
@@ -208,13 +374,10 @@ async def expire(services: Services, approval_id: str) -> Approval | None:
     """Expire one approval; ``None`` when a decision got there first."""
     store = services.approvals
     async with write(store.engine) as conn:
-        row = await store.record_decision(conn, approval_id, EXPIRED)
+        row = await store.lock_pending(conn, approval_id)
         if row is None:
             return None
-        approval = store.model(row)
-        await events.publish_in(conn, lifecycle_event("approval_expired", approval))
-        await _queue_callback(conn, row, approval)
-        await store.notify(conn, approval_id)
+        approval = await _conclude(conn, services, row, EXPIRED)
     wake(services, approval_id)
     return approval
 
@@ -254,5 +417,7 @@ def callback_body(approval: Approval) -> str:
         decision_reason_code=approval.decision_reason_code,
         decided_by=approval.decided_by,
         decided_at=approval.decided_at,
+        chosen_options=approval.chosen_options,
+        reason_code=approval.reason_code,
     )
     return json.dumps(payload.to_wire(), separators=(",", ":"))

@@ -17,7 +17,10 @@ from signoff.models import (
     Approval,
     ApprovalStatus,
     DecisionReason,
+    RecordedApproval,
     Source,
+    StepProgress,
+    StepSpec,
     status_word,
 )
 from signoff.secrets import mask_url
@@ -40,9 +43,62 @@ class Decision:
     decided_by: str | None
     note: str | None = None
     modified_details: dict[str, Any] | None = None
+    chosen_options: list[str] | None = None
+    reason_code: str | None = None
+
+
+OPEN_TO_ALL: dict[str, Any] = {"reviewers": [], "groups": [], "requiredApprovals": 1}
+"""The one step of an approval that names nobody (and of rows older than steps)."""
+
+
+def stored_steps(row: RowMapping) -> list[dict[str, Any]]:
+    steps = row["steps"]
+    if not isinstance(steps, list) or not steps:
+        return [OPEN_TO_ALL]
+    return [step for step in steps if isinstance(step, dict)] or [OPEN_TO_ALL]
+
+
+def stored_recorded(row: RowMapping) -> list[dict[str, Any]]:
+    recorded = row["recorded"]
+    if not isinstance(recorded, list):
+        return []
+    return [item for item in recorded if isinstance(item, dict)]
+
+
+def _progress(row: RowMapping) -> tuple[list[StepProgress], list[RecordedApproval], int | None]:
+    """The chain as the wire shows it; a malformed stored entry is left out, never a 500."""
+    pending = row["status"] == ApprovalStatus.PENDING.value
+    approved = row["status"] == ApprovalStatus.APPROVED.value
+    current = row["current_step"] or 0
+    recorded = []
+    for item in stored_recorded(row):
+        try:
+            recorded.append(RecordedApproval.model_validate(item))
+        except ValueError:
+            continue
+    steps = []
+    for index, step in enumerate(stored_steps(row)):
+        try:
+            spec = StepSpec.model_validate(step)
+        except ValueError:
+            spec = StepSpec()
+        steps.append(
+            StepProgress(
+                number=index + 1,
+                reviewers=spec.reviewers,
+                groups=spec.groups,
+                required_approvals=spec.required_approvals,
+                approvals=[r for r in recorded if r.step == index + 1 and r.counted],
+                satisfied=index < current or approved,
+                open=pending and index == current,
+            )
+        )
+    return steps, recorded, (min(current, len(steps) - 1) + 1 if pending else None)
 
 
 def to_model(row: RowMapping, base_url: str) -> Approval:
+    steps, recorded, current_step = _progress(row)
+    now = steps[(current_step or len(steps)) - 1]
     return Approval(
         id=row["id"],
         status=ApprovalStatus(row["status"]),
@@ -65,7 +121,24 @@ def to_model(row: RowMapping, base_url: str) -> Approval:
         callback_url=mask_url(row["callback_url"]) if row["callback_url"] else None,
         source=Source.model_validate(row["source"]) if row["source"] else None,
         trace=row["trace"],
+        reviewers=now.reviewers,
+        groups=now.groups,
+        required_approvals=now.required_approvals,
+        steps=steps,
+        current_step=current_step,
+        approvals=recorded,
+        requested_by=row["requested_by"],
+        options=_strings(row["options"]),
+        multiple=bool(row["multiple"]),
+        reason_codes=_strings(row["reason_codes"]),
+        details_schema=row["details_schema"] if isinstance(row["details_schema"], dict) else None,
+        chosen_options=_strings(row["chosen_options"]),
+        reason_code=row["reason_code"],
     )
+
+
+def _strings(value: Any) -> list[str] | None:
+    return [str(item) for item in value] if isinstance(value, list) else None
 
 
 class ApprovalStore:
@@ -159,6 +232,31 @@ class ApprovalStore:
             next_cursor = encode_cursor(last.created_at, last.id)
         return items, next_cursor
 
+    async def lock_pending(self, conn: AsyncConnection, approval_id: str) -> RowMapping | None:
+        """The PENDING approval, locked for the rest of the transaction (``None``: unknown or
+        decided). A no-op UPDATE rather than SELECT … FOR UPDATE: it takes the write lock
+        on SQLite too, so two processes never both read and then both count."""
+        result = await conn.execute(
+            update(approvals)
+            .where(approvals.c.id == approval_id)
+            .where(approvals.c.status == ApprovalStatus.PENDING.value)
+            .values(current_step=approvals.c.current_step)
+            .returning(*approvals.c)
+        )
+        return result.mappings().first()
+
+    async def save_progress(
+        self, conn: AsyncConnection, approval_id: str, values: dict[str, Any]
+    ) -> RowMapping:
+        """Store an approve that did not conclude the approval (under :meth:`lock_pending`)."""
+        result = await conn.execute(
+            update(approvals)
+            .where(approvals.c.id == approval_id)
+            .values(**values)
+            .returning(*approvals.c)
+        )
+        return result.mappings().one()
+
     async def record_decision(
         self, conn: AsyncConnection, approval_id: str, decision: Decision
     ) -> RowMapping | None:
@@ -175,6 +273,8 @@ class ApprovalStore:
                 decided_at=utcnow(),
                 decision_note=decision.note,
                 modified_details=decision.modified_details,
+                chosen_options=decision.chosen_options,
+                reason_code=decision.reason_code,
                 retryable=decision.reason is DecisionReason.EXPIRED,
             )
             .returning(*approvals.c)

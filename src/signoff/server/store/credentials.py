@@ -11,7 +11,7 @@ from typing import Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from signoff.server.ids import new_id
 from signoff.server.store.db import write
@@ -56,6 +56,10 @@ class Keyring:
     def __init__(self, entries: list[KeyEntry]) -> None:
         self.entries = entries
 
+    def names(self, kind: Kind) -> set[str]:
+        """Who holds a key of ``kind`` (configured or stored, not revoked)."""
+        return {entry.principal.name for entry in self.entries if entry.principal.kind == kind}
+
     def identify(self, presented: str | None) -> Principal | None:
         if not presented:
             return None
@@ -74,13 +78,19 @@ class Generated:
     signing_secret: str | None
 
 
-def configured_entries(api_keys: list[str], reviewer_tokens: list[str]) -> list[KeyEntry]:
+def configured_entries(
+    api_keys: list[str], reviewer_tokens: list[str], admin_keys: list[str] | None = None
+) -> list[KeyEntry]:
     entries = []
-    for kind, values in (("api", api_keys), ("reviewer", reviewer_tokens)):
-        kind_: Kind = "api" if kind == "api" else "reviewer"
+    groups: tuple[tuple[Kind, list[str]], ...] = (
+        ("api", api_keys),
+        ("reviewer", reviewer_tokens),
+        ("admin", admin_keys or []),
+    )
+    for kind, values in groups:
         for index, value in enumerate(values):
-            name, key = parse_configured(value, kind_, index)
-            entries.append(KeyEntry(key_hash(key), Principal(kind_, name)))
+            name, key = parse_configured(value, kind, index)
+            entries.append(KeyEntry(key_hash(key), Principal(kind, name)))
     return entries
 
 
@@ -100,18 +110,24 @@ async def stored_entries(engine: AsyncEngine) -> list[KeyEntry]:
 
 async def create_key(engine: AsyncEngine, kind: Kind, name: str) -> tuple[str, str]:
     """Store a new key (only its hash); returns (id, key) — the key is shown once."""
+    async with write(engine) as conn:
+        return await insert_key(conn, kind, name)
+
+
+async def insert_key(conn: AsyncConnection, kind: Kind, name: str) -> tuple[str, str]:
+    """:func:`create_key` in the caller's transaction (a reviewer and their first token
+    are stored together or not at all)."""
     key = PREFIXES[kind] + secrets.token_urlsafe(24)
     key_id = new_id("key")
-    async with write(engine) as conn:
-        await conn.execute(
-            credentials.insert().values(
-                id=key_id,
-                kind=kind,
-                name=name,
-                key_hash=key_hash(key),
-                created_at=datetime.now(timezone.utc),
-            )
+    await conn.execute(
+        credentials.insert().values(
+            id=key_id,
+            kind=kind,
+            name=name,
+            key_hash=key_hash(key),
+            created_at=datetime.now(timezone.utc),
         )
+    )
     return key_id, key
 
 
@@ -133,7 +149,11 @@ async def list_keys(engine: AsyncEngine) -> list[dict[str, object]]:
 
 
 async def load_keyring(
-    engine: AsyncEngine, *, api_keys: list[str], reviewer_tokens: list[str]
+    engine: AsyncEngine,
+    *,
+    api_keys: list[str],
+    reviewer_tokens: list[str],
+    admin_keys: list[str] | None = None,
 ) -> tuple[Keyring, Generated]:
     """Configured keys plus stored ones; on a first start with neither, one of each kind
     is created (and returned once, to be printed)."""
@@ -144,7 +164,9 @@ async def load_keyring(
         if configured or any(entry.principal.kind == kind for entry in stored):
             continue
         _, made[kind] = await create_key(engine, kind, "default" if kind == "api" else "reviewer")
-    entries = configured_entries(api_keys, reviewer_tokens) + await stored_entries(engine)
+    entries = configured_entries(api_keys, reviewer_tokens, admin_keys) + await stored_entries(
+        engine
+    )
     return Keyring(entries), Generated(made["api"], made["reviewer"], None)
 
 

@@ -121,6 +121,18 @@ approvals = Table(
     Column("created_by", String(200)),
     Column("idempotency_key", String(300), unique=True),
     Column("request_hash", String(64)),
+    # who decides (0005); NULL on older rows: one step open to any reviewer
+    Column("steps", StoredJSON),  # [{"reviewers", "groups", "requiredApprovals"}]
+    Column("current_step", Integer),  # 0-based index of the open step
+    Column("edit_round", Integer),  # +1 on each edit (or other choice): the count restarts
+    Column("recorded", StoredJSON),  # every approve so far, as RecordedApproval dicts
+    Column("requested_by", String(200)),
+    Column("options", StoredJSON),
+    Column("multiple", Boolean),
+    Column("reason_codes", StoredJSON),
+    Column("details_schema", StoredJSON),
+    Column("chosen_options", StoredJSON),
+    Column("reason_code", String(200)),
     Index("ix_approvals_status_created", "status", "created_at"),
     Index("ix_approvals_status_expires", "status", "expires_at"),
 )
@@ -231,6 +243,17 @@ idempotency_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+
+reviewers = Table(
+    "reviewers",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("email", String(320)),
+    Column("groups", StoredJSON, nullable=False),  # list of group names
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
 
 sessions = Table(
     "sessions",

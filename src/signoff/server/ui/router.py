@@ -545,9 +545,7 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
     except ValidationError as exc:
         return await again(f"The decision is not valid: {exc.errors()[0]['msg']}.")
     try:
-        await approvals.decide(
-            services, approval_id, approvals.reviewer_decision(body, session.reviewer)
-        )
+        await approvals.review(services, approval_id, body, session.reviewer)
     except DomainError as exc:
         latest = await find(services, approval_id) or approval
         return await review_page(
