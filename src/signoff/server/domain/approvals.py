@@ -30,7 +30,7 @@ from signoff.server.domain.errors import AlreadyDecided, Conflict, Forbidden, In
 from signoff.server.ids import new_id
 from signoff.server.services import Services
 from signoff.server.store import outbox
-from signoff.server.store.approvals import OPEN_TO_ALL, Decision, stored_recorded, stored_steps
+from signoff.server.store.approvals import OPEN_TO_ALL, Decision, stored_recorded
 from signoff.server.store.credentials import Principal
 from signoff.server.store.db import write
 from signoff.server.store.events import NewEvent
@@ -252,9 +252,10 @@ async def review(
         row = await store.lock_pending(conn, approval_id)
         if row is None:
             raise await _not_pending(services, conn, approval_id)
-        if (why := eligibility.refusal(row, reviewer)) is not None:
+        now = store.model(row)
+        if (why := eligibility.refusal(now, reviewer)) is not None:
             raise Forbidden(why, "not_eligible")
-        if (problem := eligibility.reason_problem(row, body.reason_code)) is not None:
+        if (problem := eligibility.reason_problem(now, body.reason_code)) is not None:
             raise Invalid(problem)
         if body.decision == "reject":
             decision = Decision(
@@ -266,19 +267,24 @@ async def review(
             )
             approval = await _conclude(conn, services, row, decision)
         else:
-            approval = await _approve(conn, services, row, body, who.name)
+            approval = await _approve(conn, services, row, now, body, who.name)
     wake(services, approval_id)
     return approval
 
 
 async def _approve(
-    conn: AsyncConnection, services: Services, row: RowMapping, body: DecisionRequest, name: str
+    conn: AsyncConnection,
+    services: Services,
+    row: RowMapping,
+    now: Approval,
+    body: DecisionRequest,
+    name: str,
 ) -> Approval:
     store = services.approvals
-    if (why := eligibility.already_approved(row, name)) is not None:
+    if (why := eligibility.already_approved(now, name)) is not None:
         raise Conflict(why, "already_approved")
-    chosen = body.chosen_options or row["chosen_options"]
-    if (problem := eligibility.options_problem(row, chosen)) is not None:
+    chosen = body.chosen_options or now.chosen_options
+    if (problem := eligibility.options_problem(now, chosen)) is not None:
         raise Invalid(problem)
     details = row["modified_details"] if row["modified_details"] is not None else row["details"]
     edited = body.modified_details is not None and body.modified_details != details
@@ -288,10 +294,11 @@ async def _approve(
         )
         if problems:
             raise Invalid("; ".join(problems), "details_invalid")
-    index, step = eligibility.open_step(row)
+    step = eligibility.open_step(now)
+    index = step.number - 1
     recorded = stored_recorded(row)
-    if edited or (chosen != row["chosen_options"] and row["chosen_options"] is not None):
-        recorded = eligibility.restart(recorded, index + 1)
+    if edited or (chosen != now.chosen_options and now.chosen_options is not None):
+        recorded = eligibility.restart(recorded, step.number)
     recorded.append(
         RecordedApproval(
             reviewer=name,
@@ -304,9 +311,8 @@ async def _approve(
         ).to_wire(exclude_none=True)
     )
     modified = body.modified_details if edited else row["modified_details"]
-    needed = int(step.get("requiredApprovals") or 1)
-    last = index + 1 >= len(stored_steps(row))
-    satisfied = eligibility.counted(recorded, index + 1) >= needed
+    last = step.number == len(now.steps)
+    satisfied = eligibility.counted(recorded, step.number) >= step.required_approvals
     values = {
         "recorded": recorded,
         "modified_details": modified,

@@ -1,7 +1,9 @@
 """Who may decide an approval now, and what their approve counts for.
 
-Pure functions over the stored approval and the reviewer: no I/O, so every rule is
-tested directly and the domain's ``review`` reads as the sequence of checks it is.
+Pure functions over the approval and the reviewer: no I/O, so every rule is tested
+directly, the domain's ``review`` reads as the sequence of checks it is, and the pages
+explain a refusal with the very rule that makes it. ``counted`` and ``restart`` work on
+the stored form of the recorded approvals, which ``review`` writes.
 """
 
 from __future__ import annotations
@@ -9,44 +11,56 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
-from signoff.server.store.approvals import stored_recorded, stored_steps
+from signoff.models import Approval, StepProgress
 from signoff.server.store.reviewers import ReviewerRecord
 
 
-def is_requester(row: RowMapping, reviewer: ReviewerRecord) -> bool:
+def is_requester(approval: Approval, reviewer: ReviewerRecord) -> bool:
     """``requestedBy`` names the reviewer (by name or email, case-insensitively)."""
-    asked_by = (row["requested_by"] or "").strip().casefold()
+    asked_by = (approval.requested_by or "").strip().casefold()
     if not asked_by:
         return False
     return asked_by in {reviewer.name.casefold(), (reviewer.email or "").casefold()}
 
 
-def open_step(row: RowMapping) -> tuple[int, dict[str, Any]]:
-    steps = stored_steps(row)
-    index = min(row["current_step"] or 0, len(steps) - 1)
-    return index, steps[index]
+def open_step(approval: Approval) -> StepProgress:
+    """The step open now (the last one once decided)."""
+    return approval.steps[(approval.current_step or len(approval.steps)) - 1]
 
 
-def refusal(row: RowMapping, reviewer: ReviewerRecord) -> str | None:
-    """Why ``reviewer`` may not decide this approval now (``None``: they may)."""
+def refusal(approval: Approval, reviewer: ReviewerRecord) -> str | None:
+    """Why ``reviewer`` may not decide this approval now (``None``: they may).
+
+    The one rule, used by the decision itself and by the pages that explain it.
+    """
+    if approval.is_decided:
+        return f"approval {approval.id} is already {approval.status.value}"
     if not reviewer.active:
         return f"reviewer {reviewer.name} is deactivated"
-    if is_requester(row, reviewer):
+    if is_requester(approval, reviewer):
         return (
-            f"{reviewer.name} requested this approval ({row['requested_by']}); "
+            f"{reviewer.name} requested this approval ({approval.requested_by}); "
             "someone else must decide it"
         )
-    index, step = open_step(row)
-    names, groups = step.get("reviewers") or [], step.get("groups") or []
-    if not names and not groups:
+    step = open_step(approval)
+    if step.is_open_to_all:
         return None
-    if reviewer.name in names or reviewer.groups & set(groups):
+    if reviewer.name in step.reviewers or reviewer.groups & set(step.groups):
         return None
-    who = describe(names, groups)
-    where = f"step {index + 1} " if len(stored_steps(row)) > 1 else ""
-    return f"{reviewer.name} may not decide this approval: {where}is for {who}"
+    where = f"step {step.number} " if len(approval.steps) > 1 else ""
+    return (
+        f"{reviewer.name} may not decide this approval: {where}is for "
+        f"{describe(step.reviewers, step.groups)}"
+    )
+
+
+def is_waiting_for(approval: Approval, reviewer: ReviewerRecord) -> bool:
+    """The inbox's "waiting for me": I may decide it and my approve would still count,
+    and it names me or one of my groups (an approval open to all is everyone's)."""
+    if refusal(approval, reviewer) is not None or already_approved(approval, reviewer.name):
+        return False
+    step = open_step(approval)
+    return reviewer.name in step.reviewers or bool(reviewer.groups & set(step.groups))
 
 
 def describe(names: Iterable[str], groups: Iterable[str]) -> str:
@@ -54,21 +68,20 @@ def describe(names: Iterable[str], groups: Iterable[str]) -> str:
     return ", ".join(parts) if parts else "any reviewer"
 
 
-def already_approved(row: RowMapping, reviewer: str) -> str | None:
+def already_approved(approval: Approval, reviewer: str) -> str | None:
     """Why another approve by ``reviewer`` would not count (``None``: it would).
 
     Distinct approvers across the whole chain: whoever approved step 1 cannot also be
     one of step 2's approvers; after an edit restarted the count, they may approve anew.
     """
-    index, _ = open_step(row)
-    for item in stored_recorded(row):
-        if item.get("reviewer") != reviewer or not item.get("counted", True):
+    number = open_step(approval).number
+    for item in approval.approvals:
+        if item.reviewer != reviewer or not item.counted:
             continue
-        step = int(item.get("step") or 1)
-        if step == index + 1:
+        if item.step == number:
             return f"{reviewer} has already approved this approval"
-        if step < index + 1:
-            return f"{reviewer} approved step {step}; each step needs other approvers"
+        if item.step < number:
+            return f"{reviewer} approved step {item.step}; each step needs other approvers"
     return None
 
 
@@ -92,29 +105,28 @@ def restart(recorded: list[dict[str, Any]], step_number: int) -> list[dict[str, 
     ]
 
 
-def options_problem(row: RowMapping, chosen: list[str] | None) -> str | None:
+def options_problem(approval: Approval, chosen: list[str] | None) -> str | None:
     """What is wrong with an approve's ``chosenOptions`` (``None``: nothing)."""
-    options = row["options"] if isinstance(row["options"], list) else None
+    options = approval.options
     if options is None:
         return "chosenOptions: this approval has no options" if chosen else None
     if not chosen:
-        return f"chosenOptions: pick {'one or more' if row['multiple'] else 'one'} of " + (
-            ", ".join(map(str, options))
-        )
+        pick = "one or more" if approval.multiple else "one"
+        return f"chosenOptions: pick {pick} of {', '.join(options)}"
     unknown = [c for c in chosen if c not in options]
     if unknown:
         return f"chosenOptions: {', '.join(unknown)} not among the options ({', '.join(options)})"
-    if len(chosen) > 1 and not row["multiple"]:
+    if len(chosen) > 1 and not approval.multiple:
         return "chosenOptions: pick exactly one (this approval does not allow multiple)"
     return None
 
 
-def reason_problem(row: RowMapping, reason_code: str | None) -> str | None:
+def reason_problem(approval: Approval, reason_code: str | None) -> str | None:
     if reason_code is None:
         return None
-    codes = row["reason_codes"] if isinstance(row["reason_codes"], list) else None
+    codes = approval.reason_codes
     if codes is None:
         return "reasonCode: this approval has no reason codes"
     if reason_code not in codes:
-        return f"reasonCode: {reason_code} is not one of {', '.join(map(str, codes))}"
+        return f"reasonCode: {reason_code} is not one of {', '.join(codes)}"
     return None
