@@ -13,7 +13,7 @@ from fastapi import Depends, HTTPException, Request
 
 from signoff.server.ratelimit import retry_after_header
 from signoff.server.services import Services, get_services
-from signoff.server.store.credentials import Principal
+from signoff.server.store.credentials import KeyEntry, Principal, find_stored, key_hash
 
 
 def presented_key(request: Request) -> str | None:
@@ -55,6 +55,10 @@ async def principal(
         raise too_many_failures(wait)
     presented = presented_key(request)
     found = services.keyring.identify(presented)
+    if found is None and presented:  # made on another process since the last re-read?
+        found = await find_stored(services.approvals.engine, presented)
+        if found is not None:
+            services.keyring.entries.append(KeyEntry(key_hash(presented), found))
     if found is None:
         if presented:  # no key at all is a mistake, not a guess
             services.auth_failures.take(address)

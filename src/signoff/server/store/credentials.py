@@ -108,6 +108,22 @@ async def stored_entries(engine: AsyncEngine) -> list[KeyEntry]:
         ]
 
 
+async def find_stored(engine: AsyncEngine, presented: str) -> Principal | None:
+    """A stored key this process has not loaded yet (made on another process moments ago:
+    ``signoff reviewers add`` through one process, the token used on another)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(credentials.c.kind, credentials.c.name)
+                .where(credentials.c.key_hash == key_hash(presented))
+                .where(credentials.c.revoked_at.is_(None))
+            )
+        ).first()
+    if row is None or row.kind not in KINDS:
+        return None
+    return Principal(KINDS[row.kind], row.name)
+
+
 async def create_key(engine: AsyncEngine, kind: Kind, name: str) -> tuple[str, str]:
     """Store a new key (only its hash); returns (id, key) — the key is shown once."""
     async with write(engine) as conn:
