@@ -9,10 +9,12 @@ against a service without long-poll it polls with backoff up to
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run, task_run
+from pydantic import BaseModel
 
 from prefect import flow, get_run_logger, task
 from signoff.client import (
@@ -22,18 +24,61 @@ from signoff.client import (
     DecisionTimeout,
     require_approved,
 )
+from signoff.models import Approval, StepSpec
 from signoff.outcome import DecisionSummary, decision_summary
 from signoff_prefect.credentials import SignoffCredentials
 
 __all__ = [
     "ApprovalCancelled",
     "ApprovalExpired",
+    "ApprovalOutcome",
     "ApprovalRejected",
     "DecisionTimeout",
+    "approval_outcome",
+    "json_schema_of",
     "request_approval",
     "request_approval_and_wait_for_decision",
     "wait_for_decision",
 ]
+
+
+DetailsSchema = dict[str, Any] | type[BaseModel]
+"""A JSON Schema, or a pydantic model whose ``model_json_schema()`` is the schema."""
+
+
+class ApprovalOutcome(DecisionSummary):
+    """What the waiting calls return: the core's decision summary plus who decided and
+    what they chose (the keys of :class:`~signoff.outcome.DecisionSummary` are unchanged).
+    """
+
+    chosen_options: list[str]
+    """The options the reviewers picked (``[]`` when the approval offered none)."""
+    reason_code: str | None
+    """The reason code the deciding reviewer picked, if any."""
+    approved_by: list[str]
+    """Every reviewer whose approval counted, in order (``decided_by`` is the last)."""
+
+
+def approval_outcome(approval: Approval) -> ApprovalOutcome:
+    """The outcome of a decided ``approval`` (what :func:`wait_for_decision` returns)."""
+    return ApprovalOutcome(
+        **decision_summary(approval),
+        chosen_options=list(approval.chosen_options or []),
+        reason_code=approval.reason_code,
+        approved_by=[a.reviewer for a in approval.approvals if a.counted],
+    )
+
+
+def json_schema_of(details_schema: DetailsSchema | None) -> dict[str, Any] | None:
+    """A ``details_schema`` argument as the JSON Schema sent to the service."""
+    if details_schema is None or isinstance(details_schema, dict):
+        return details_schema
+    if isinstance(details_schema, type) and issubclass(details_schema, BaseModel):
+        return details_schema.model_json_schema()
+    raise TypeError(
+        "details_schema: give a JSON Schema (a dict) or a pydantic model class, "
+        f"not {details_schema!r}"
+    )
 
 
 def default_idempotency_key() -> str | None:
@@ -65,8 +110,27 @@ async def request_approval(
     expires_in_seconds: float | None = None,
     callback_url: str | None = None,
     idempotency_key: str | None = None,
+    reviewers: Sequence[str] | None = None,
+    groups: Sequence[str] | None = None,
+    required_approvals: int | None = None,
+    steps: Sequence[StepSpec | dict[str, Any]] | None = None,
+    requested_by: str | None = None,
+    options: Sequence[str] | None = None,
+    multiple: bool | None = None,
+    reason_codes: Sequence[str] | None = None,
+    details_schema: DetailsSchema | None = None,
 ) -> dict[str, str | None]:
-    """Ask for sign-off; returns ``{"approval_id", "review_url"}`` without waiting."""
+    """Ask for sign-off; returns ``{"approval_id", "review_url"}`` without waiting.
+
+    Who decides (all optional; without them any reviewer decides, once): the named
+    ``reviewers`` and the members of ``groups``, ``required_approvals`` distinct ones
+    (n-of-m), or an ordered chain of ``steps`` (each ``{"reviewers"?, "groups"?,
+    "requiredApprovals"?}``; it replaces the three). ``requested_by`` (a reviewer's name
+    or email) can never approve it. Reviewers pick of ``options`` (several with
+    ``multiple``) and of ``reason_codes``; their edits of the details must keep
+    ``details_schema``, a JSON Schema or a pydantic model class. Unknown reviewer or group
+    names raise ``InvalidRequest`` (422) here, not when someone tries to decide.
+    """
     source = {
         "system": "prefect",
         "pipeline": flow_run.flow_name,
@@ -85,6 +149,15 @@ async def request_approval(
             expires_in=expires_in_seconds,
             callback_url=callback_url,
             idempotency_key=idempotency_key or default_idempotency_key(),
+            reviewers=reviewers,
+            groups=groups,
+            required_approvals=required_approvals,
+            steps=steps,
+            requested_by=requested_by,
+            options=options,
+            multiple=multiple,
+            reason_codes=reason_codes,
+            details_schema=json_schema_of(details_schema),
         )
         approval = await client.get(created.id)
     get_run_logger().info("approval %s waits for a reviewer: %s", created.id, approval.review_url)
@@ -97,11 +170,16 @@ async def wait_for_decision(
     approval_id: str,
     max_wait_seconds: float = 3600,
     poll_frequency_seconds: float = 10,
-) -> DecisionSummary:
-    """Wait in-process for the decision. Approved: the decision (the core's
-    :func:`~signoff.outcome.decision_summary`, with the effective details). Raises
-    ``ApprovalRejected``, ``ApprovalExpired``, ``ApprovalCancelled`` or ``DecisionTimeout``
-    (one class per outcome)."""
+) -> ApprovalOutcome:
+    """Wait in-process for the decision. Approved: the :class:`ApprovalOutcome` (the
+    core's decision summary with the effective details, plus ``chosen_options``,
+    ``reason_code`` and ``approved_by``). Raises ``ApprovalRejected``,
+    ``ApprovalExpired``, ``ApprovalCancelled`` or ``DecisionTimeout`` (one class per
+    outcome).
+
+    On an n-of-m approval or a chain, an approve that leaves it short of its quorum does
+    not end the wait: it returns once the last step is satisfied (or anyone rejects).
+    """
     async with credentials.get_async_client() as client:
         approval = await client.wait_for_decision(
             approval_id, timeout=max_wait_seconds, poll_interval=poll_frequency_seconds
@@ -109,7 +187,7 @@ async def wait_for_decision(
     get_run_logger().info(
         "approval %s: %s by %s", approval.id, approval.status.value, approval.decided_by
     )
-    return decision_summary(require_approved(approval))
+    return approval_outcome(require_approved(approval))
 
 
 @flow(name="request-approval-and-wait-for-decision")
@@ -122,11 +200,20 @@ async def request_approval_and_wait_for_decision(
     justification: str | None = None,
     max_wait_seconds: float = 3600,
     poll_frequency_seconds: float = 10,
-) -> DecisionSummary:
+    reviewers: list[str] | None = None,
+    groups: list[str] | None = None,
+    required_approvals: int | None = None,
+    steps: list[StepSpec | dict[str, Any]] | None = None,
+    requested_by: str | None = None,
+    options: list[str] | None = None,
+    multiple: bool | None = None,
+    reason_codes: list[str] | None = None,
+    details_schema: DetailsSchema | None = None,
+) -> ApprovalOutcome:
     """Ask, then wait (like prefect-dbt's ``trigger_dbt_cloud_job_run_and_wait_for_completion``).
 
     The approval expires when ``max_wait_seconds`` runs out, so nobody can approve after
-    the flow stopped waiting.
+    the flow stopped waiting. Who decides and what they pick: as :func:`request_approval`.
     """
     created = await request_approval(
         credentials,
@@ -136,6 +223,15 @@ async def request_approval_and_wait_for_decision(
         risk_level=risk_level,
         justification=justification,
         expires_in_seconds=max_wait_seconds,
+        reviewers=reviewers,
+        groups=groups,
+        required_approvals=required_approvals,
+        steps=steps,
+        requested_by=requested_by,
+        options=options,
+        multiple=multiple,
+        reason_codes=reason_codes,
+        details_schema=details_schema,
     )
     return await wait_for_decision(
         credentials,

@@ -14,6 +14,7 @@ where it stopped. Nothing polls while the run is suspended.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from prefect.flow_runs import asuspend_flow_run
@@ -22,9 +23,13 @@ from prefect.runtime import flow_run
 
 from prefect import get_run_logger
 from signoff.client import require_approved
-from signoff.models import CallbackPayload
-from signoff.outcome import DecisionSummary, decision_summary
-from signoff_prefect.approvals import request_approval
+from signoff.models import CallbackPayload, StepSpec
+from signoff_prefect.approvals import (
+    ApprovalOutcome,
+    DetailsSchema,
+    approval_outcome,
+    request_approval,
+)
 from signoff_prefect.credentials import SignoffCredentials
 
 RESUME_GRACE_SECONDS = 3600
@@ -43,6 +48,10 @@ class ApprovalDecision(RunInput):
     decision_reason_code: str | None = None
     decided_by: str | None = None
     decided_at: str | None = None
+    chosen_options: list[str] | None = None
+    reason_code: str | None = None
+    """The reviewer's reason code (``decision_reason_code`` says why it was decided:
+    ``REVIEWER``, ``EXPIRED``, ``CANCELLED``)."""
 
     @classmethod
     def from_callback(cls, payload: CallbackPayload) -> ApprovalDecision:
@@ -57,6 +66,8 @@ class ApprovalDecision(RunInput):
             ),
             decided_by=payload.decided_by,
             decided_at=payload.decided_at.isoformat() if payload.decided_at else None,
+            chosen_options=payload.chosen_options,
+            reason_code=payload.reason_code,
         )
 
     @property
@@ -86,13 +97,24 @@ async def request_approval_and_suspend(
     risk_level: str | None = None,
     justification: str | None = None,
     max_wait_seconds: float = 86400,
-) -> DecisionSummary:
+    reviewers: Sequence[str] | None = None,
+    groups: Sequence[str] | None = None,
+    required_approvals: int | None = None,
+    steps: Sequence[StepSpec | dict[str, Any]] | None = None,
+    requested_by: str | None = None,
+    options: Sequence[str] | None = None,
+    multiple: bool | None = None,
+    reason_codes: Sequence[str] | None = None,
+    details_schema: DetailsSchema | None = None,
+) -> ApprovalOutcome:
     """Ask for sign-off, then suspend this (deployed) flow run until the decision.
 
     Call it in the body of a flow that runs from a deployment (Prefect suspends only
     those). Returns the same decision as ``wait_for_decision`` and raises the same
     exceptions; ``max_wait_seconds`` is the approval's lifetime, after which it expires
-    and the expiry resumes the run with ``ApprovalExpired``.
+    and the expiry resumes the run with ``ApprovalExpired``. Who decides and what they
+    pick: as ``request_approval``. The run stays suspended through approvals short of
+    the quorum: the service calls back once, on the final outcome.
     """
     run_id = flow_run.id
     if not run_id:
@@ -106,6 +128,15 @@ async def request_approval_and_suspend(
         justification=justification,
         expires_in_seconds=max_wait_seconds,
         callback_url=callback_url_for(receiver_url, run_id),
+        reviewers=reviewers,
+        groups=groups,
+        required_approvals=required_approvals,
+        steps=steps,
+        requested_by=requested_by,
+        options=options,
+        multiple=multiple,
+        reason_codes=reason_codes,
+        details_schema=details_schema,
     )
     approval_id = str(created["approval_id"])
     async with credentials.get_async_client() as client:
@@ -126,4 +157,4 @@ async def request_approval_and_suspend(
     get_run_logger().info(
         "approval %s: %s by %s", approval.id, approval.status.value, approval.decided_by
     )
-    return decision_summary(require_approved(approval))
+    return approval_outcome(require_approved(approval))
