@@ -21,6 +21,7 @@ async def suspended_refund(
     amount: float,
     runs_log: str,
     action: str = "prefect_suspended_refund",
+    options: list[str] | None = None,
 ) -> dict[str, Any]:
     with open(runs_log, "a") as log:  # one line per execution of this flow run
         log.write(f"started {os.getpid()}\n")
@@ -32,6 +33,7 @@ async def suspended_refund(
         f"Refund {amount:.2f}",
         {"amount": amount},
         max_wait_seconds=600,
+        options=options,
     )
 
 

@@ -28,6 +28,7 @@ from signoff.server.process import ServiceProcess, free_port
 from signoff.signing import sign
 from signoff_prefect import SignoffCredentials
 from signoff_prefect.receiver import create_app
+from signoff_prefect.suspend import ApprovalDecision, pause_key
 from tests.conftest import API_KEY, REVIEWER, REVIEWER_TOKEN, SIGNING_SECRET
 
 ROOT = Path(__file__).parents[2]
@@ -114,6 +115,15 @@ async def wait_for_state(flow_run_id: UUID, *names: str) -> FlowRun:
             await asyncio.sleep(0.2)
 
 
+async def run_input_of(flow_run_id: UUID, approval_id: str) -> ApprovalDecision:
+    """The decision the receiver resumed the run with (Prefect keeps the run input)."""
+    async with get_client() as client:
+        stored = await client.read_flow_run_input(
+            flow_run_id, f"suspended-{pause_key(approval_id)}-response"
+        )
+    return ApprovalDecision.model_validate_json(stored)
+
+
 async def wait_for_deployment() -> None:
     deadline = time.monotonic() + DEADLINE
     async with get_client() as client:
@@ -148,6 +158,7 @@ def test_suspended_flow_frees_its_process_and_resumes_with_the_decision(
                 "amount": 120.0,
                 "runs_log": str(runs_log),
                 "action": action,
+                "options": ["refund_full", "refund_partial"],
             },
             timeout=0,
         )
@@ -168,7 +179,12 @@ def test_suspended_flow_frees_its_process_and_resumes_with_the_decision(
             assert len(pending) == 1
             assert pending[0].callback_url == f"{receiver_url}/flow-runs/{suspended.id}"
             if decision == "approve":
-                c.approve(pending[0].id, modified_details={"amount": 90.0}, note="cap it")
+                c.approve(
+                    pending[0].id,
+                    modified_details={"amount": 90.0},
+                    note="cap it",
+                    chosen_options=["refund_partial"],
+                )
             else:
                 c.reject(pending[0].id, note="not this one")
         decided = time.time()
@@ -202,6 +218,9 @@ def test_suspended_flow_frees_its_process_and_resumes_with_the_decision(
     assert result["approved"] is True and result["details"] == {"amount": 90.0}
     assert result["decided_by"] == REVIEWER and result["note"] == "cap it"
     assert result["approval_id"] == mine[0].id
+    assert result["chosen_options"] == ["refund_partial"]  # what the flow branches on
+    resumed_with = asyncio.run(run_input_of(finished.id, mine[0].id))
+    assert resumed_with.chosen_options == ["refund_partial"]
 
 
 def test_receiver_refuses_unsigned_and_forged_callbacks(receiver_url: str) -> None:
