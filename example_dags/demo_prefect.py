@@ -6,8 +6,10 @@ Starts the embedded service on a free port and, unless ``PREFECT_API_URL`` names
 Prefect server to use (in the environment or the active Prefect profile), a throw-away
 one (``prefect_test_harness``); runs a refund flow that asks for sign-off and waits
 in-process (one long-poll, woken the moment the reviewer decides), prints the review URL
-and the command that decides it, and pays what the reviewer approved. With
-``--auto-decide`` a stand-in reviewer approves with an edit.
+and the command that decides it, and pays what the reviewer approved. The details are
+typed by a pydantic model, sent as the approval's ``details_schema``: an edit that breaks
+it (a negative amount, a missing order) is refused, so the flow only ever pays a valid
+batch. With ``--auto-decide`` a stand-in reviewer approves with an edit.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from prefect.settings import get_current_settings
 from prefect.testing.utilities import prefect_test_harness
+from pydantic import BaseModel, Field
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry writes
 from prefect import flow, task
@@ -46,11 +48,20 @@ REFUNDS = [
 ]
 
 
+class Refund(BaseModel):
+    order: str
+    amount: float = Field(gt=0)
+
+
+class RefundBatch(BaseModel):
+    refunds: list[Refund]
+
+
 @task
-def pay(refunds: list[dict[str, Any]]) -> float:
-    for refund in refunds:
-        print(f"refunding {refund['amount']:.2f} on order {refund['order']}")
-    return sum(float(r["amount"]) for r in refunds)
+def pay(batch: RefundBatch) -> float:
+    for refund in batch.refunds:
+        print(f"refunding {refund.amount:.2f} on order {refund.order}")
+    return sum(r.amount for r in batch.refunds)
 
 
 @flow(name="refund-batch")
@@ -62,10 +73,11 @@ async def refund_batch(credentials: SignoffCredentials) -> float:
         {"refunds": REFUNDS},
         risk_level="high",
         expires_in_seconds=3600,
+        details_schema=RefundBatch,  # a reviewer's edit must keep it
     )
     print(f"\nreview it at {created['review_url']}\n", flush=True)
     decision = await wait_for_decision(credentials, str(created["approval_id"]))
-    return pay(decision["details"]["refunds"])
+    return pay(RefundBatch.model_validate(decision["details"]))
 
 
 def stand_in_reviewer(url: str, token: str) -> None:
