@@ -7,12 +7,12 @@ They read the tables directly and build the same :class:`Approval` models as the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, TextClause, bindparam, case, func, or_, select, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,15 +27,92 @@ RISK_RANK = case(
 )
 
 
+# -- who decides, read from the JSON columns -------------------------------------------
+#
+# ``steps`` and ``recorded`` are JSON arrays (SQL NULL or JSON ``null`` on rows that name
+# nobody). Each filter below is one correlated EXISTS over them, in the dialect's own JSON
+# functions, so a page stays one query however many rows it shows. Names never need
+# escaping: they are bound parameters.
+
+_RECORDED_BY = {
+    "sqlite": (
+        "EXISTS (SELECT 1 FROM json_each(approvals.recorded) AS r WHERE CASE WHEN r.type = "
+        "'object' THEN json_extract(r.value, '$.reviewer') END = :{name})"
+    ),
+    "postgresql": (
+        "EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(approvals.recorded) "
+        "= 'array' THEN approvals.recorded ELSE '[]'::json END) AS r(value) "
+        "WHERE r.value ->> 'reviewer' = :{name})"
+    ),
+}
+_STEPS_NAME_GROUP = {
+    "sqlite": (
+        "EXISTS (SELECT 1 FROM json_each(approvals.steps) AS s, json_each(CASE WHEN s.type = "
+        "'object' THEN s.value END, '$.groups') AS g WHERE g.type = 'text' AND g.value = :{name})"
+    ),
+    "postgresql": (
+        "EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(approvals.steps) = "
+        "'array' THEN approvals.steps ELSE '[]'::json END) AS s(value), "
+        "json_array_elements_text(CASE WHEN json_typeof(s.value -> 'groups') = 'array' "
+        "THEN s.value -> 'groups' ELSE '[]'::json END) AS g(value) WHERE g.value = :{name})"
+    ),
+}
+_OPEN_STEP_NAMES = {  # {field}: reviewers | groups of the open step (``current_step``, 0-based)
+    "sqlite": (
+        "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_type(approvals.steps) = 'array' THEN "
+        "approvals.steps END, '$[' || COALESCE(approvals.current_step, 0) || '].{field}') AS n "
+        "WHERE n.type = 'text' AND n.value IN :{name})"
+    ),
+    "postgresql": (
+        "EXISTS (SELECT 1 FROM json_array_elements_text(CASE WHEN json_typeof(approvals.steps "
+        "-> COALESCE(approvals.current_step, 0) -> '{field}') = 'array' THEN approvals.steps "
+        "-> COALESCE(approvals.current_step, 0) -> '{field}' ELSE '[]'::json END) AS n(value) "
+        "WHERE n.value IN :{name})"
+    ),
+}
+
+
+def _sql(templates: dict[str, str], dialect: str, **names: str) -> str:
+    return templates["postgresql" if dialect == "postgresql" else "sqlite"].format(**names)
+
+
+def approved_by(dialect: str, reviewer: str) -> ColumnElement[bool]:
+    """Decided by ``reviewer``, or with an approve of theirs recorded (superseded too)."""
+    recorded = text(_sql(_RECORDED_BY, dialect, name="f_reviewer")).bindparams(f_reviewer=reviewer)
+    return or_(approvals.c.decided_by == reviewer, recorded)
+
+
+def steps_name_group(dialect: str, group: str) -> TextClause:
+    """Some step of the approval names ``group``."""
+    return text(_sql(_STEPS_NAME_GROUP, dialect, name="f_group")).bindparams(f_group=group)
+
+
+def open_step_names(dialect: str, reviewer: str, groups: Collection[str]) -> ColumnElement[bool]:
+    """The open step names ``reviewer`` or one of ``groups``: the candidates of "waiting for
+    you", which ``eligibility.is_waiting_for`` then decides."""
+    named = text(_sql(_OPEN_STEP_NAMES, dialect, field="reviewers", name="w_name")).bindparams(
+        bindparam("w_name", [reviewer], expanding=True)
+    )
+    if not groups:
+        return or_(named)
+    in_group = text(_sql(_OPEN_STEP_NAMES, dialect, field="groups", name="w_groups")).bindparams(
+        bindparam("w_groups", sorted(groups), expanding=True)
+    )
+    return or_(named, in_group)
+
+
 @dataclass(frozen=True)
 class Filters:
     status: ApprovalStatus | None = ApprovalStatus.PENDING
     action: str | None = None
     risk: RiskLevel | None = None
     reviewer: str | None = None
+    """Decided by them, or any approve of theirs recorded."""
     sort: str = "risk"  # "risk": riskiest, then newest | "newest"
+    group: str | None = None
+    """Some step names the group."""
 
-    def apply(self, query: Select[Any]) -> Select[Any]:
+    def apply(self, query: Select[Any], dialect: str) -> Select[Any]:
         if self.status is not None:
             query = query.where(approvals.c.status == self.status.value)
         if self.action:
@@ -43,7 +120,9 @@ class Filters:
         if self.risk is not None:
             query = query.where(approvals.c.risk_level == self.risk.value)
         if self.reviewer:
-            query = query.where(approvals.c.decided_by == self.reviewer)
+            query = query.where(approved_by(dialect, self.reviewer))
+        if self.group:
+            query = query.where(steps_name_group(dialect, self.group))
         return query
 
 
@@ -63,32 +142,71 @@ def page_of(rows: Sequence[RowMapping], base_url: str, total: int) -> Page:
     )
 
 
-async def inbox(engine: AsyncEngine, base_url: str, filters: Filters, limit: int) -> Page:
-    order = (
-        [RISK_RANK.desc(), approvals.c.created_at.desc(), approvals.c.id.desc()]
-        if filters.sort == "risk"
-        else [approvals.c.created_at.desc(), approvals.c.id.desc()]
-    )
-    query = filters.apply(select(approvals)).order_by(*order).limit(limit)
-    counting = filters.apply(select(func.count()).select_from(approvals))
+def _order(filters: Filters) -> list[Any]:
+    if filters.sort == "risk":
+        return [RISK_RANK.desc(), approvals.c.created_at.desc(), approvals.c.id.desc()]
+    return [approvals.c.created_at.desc(), approvals.c.id.desc()]
+
+
+async def inbox(
+    engine: AsyncEngine,
+    base_url: str,
+    filters: Filters,
+    limit: int,
+    leave_out: Collection[str] = (),
+) -> Page:
+    """The approvals the filters select, but those in ``leave_out`` (shown elsewhere)."""
+    dialect = engine.dialect.name
+    query = filters.apply(select(approvals), dialect)
+    counting = filters.apply(select(func.count()).select_from(approvals), dialect)
+    if leave_out:
+        query = query.where(approvals.c.id.not_in(list(leave_out)))
+        counting = counting.where(approvals.c.id.not_in(list(leave_out)))
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
+        rows = (await conn.execute(query.order_by(*_order(filters)).limit(limit))).mappings().all()
         total = int(await conn.scalar(counting) or 0)
     return page_of(rows, base_url, total)
+
+
+async def open_for(
+    engine: AsyncEngine,
+    base_url: str,
+    filters: Filters,
+    reviewer: str,
+    groups: Collection[str],
+    limit: int,
+) -> Page:
+    """Pending approvals whose open step names ``reviewer`` or one of ``groups`` (and match
+    the filters), in the inbox's order: what may be waiting for them."""
+    dialect = engine.dialect.name
+    pending = Filters(
+        ApprovalStatus.PENDING, filters.action, filters.risk, filters.reviewer, filters.sort,
+        filters.group,
+    )  # fmt: skip
+    query = (
+        pending.apply(select(approvals), dialect)
+        .where(open_step_names(dialect, reviewer, groups))
+        .order_by(*_order(filters))
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    return page_of(rows, base_url, len(rows))
 
 
 async def history(
     engine: AsyncEngine, base_url: str, filters: Filters, limit: int, offset: int
 ) -> Page:
     """Decided approvals, the latest decision first."""
+    dialect = engine.dialect.name
     decided = approvals.c.status != ApprovalStatus.PENDING.value
     query = (
-        filters.apply(select(approvals).where(decided))
+        filters.apply(select(approvals).where(decided), dialect)
         .order_by(approvals.c.decided_at.desc(), approvals.c.id.desc())
         .limit(limit)
         .offset(offset)
     )
-    counting = filters.apply(select(func.count()).select_from(approvals).where(decided))
+    counting = filters.apply(select(func.count()).select_from(approvals).where(decided), dialect)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
         total = int(await conn.scalar(counting) or 0)

@@ -12,6 +12,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from signoff._version import __version__
+from signoff.models import Approval
+from signoff.server.domain.eligibility import describe, open_step
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -113,6 +115,25 @@ def safe_link(url: str | None) -> str | None:
     return None
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
+def who_decides(approval: Approval) -> str:
+    """One line for the inbox: who the open step is for and how far it has come (nothing
+    for the plain case, one approval from any reviewer)."""
+    if approval.is_decided or not approval.steps:
+        return ""
+    step = open_step(approval)
+    if len(approval.steps) == 1 and step.is_open_to_all and step.required_approvals == 1:
+        return ""
+    where = f"Step {step.number} of {len(approval.steps)}: " if len(approval.steps) > 1 else ""
+    return (
+        f"{where}{describe(step.reviewers, step.groups)}, "
+        f"{len(step.approvals)} of {plural(step.required_approvals, 'approval')}"
+    )
+
+
 def static(path: str) -> str:
     return f"{STATIC_PREFIX}/{path}?v={__version__}"
 
@@ -132,8 +153,9 @@ templates.filters.update(
     pretty=pretty,
     highlight=highlight,
     safe_link=safe_link,
+    who_decides=who_decides,
 )
-templates.globals.update(static=static, version=__version__)
+templates.globals.update(static=static, version=__version__, describe=describe, plural=plural)
 
 
 def render(name: str, **context: Any) -> str:

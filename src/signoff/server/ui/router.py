@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote, urlencode
 
@@ -19,9 +20,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import ValidationError
 
 from signoff.models import Approval, ApprovalStatus, DecisionRequest, RiskLevel
-from signoff.models._base import MAX_JSON_DEPTH
+from signoff.models._base import MAX_JSON_DEPTH, json_problem
 from signoff.server.auth import client_address
-from signoff.server.domain import approvals
+from signoff.server.domain import approvals, eligibility, reviewers, schemas
 from signoff.server.domain.errors import DomainError, NotFound
 from signoff.server.ratelimit import retry_after_header
 from signoff.server.services import Services, get_services
@@ -33,6 +34,7 @@ from signoff.server.store.credentials import (
     session_open,
     session_secret,
 )
+from signoff.server.store.reviewers import ReviewerRecord
 from signoff.server.ui.diff import diff
 from signoff.server.ui.render import SECURITY_HEADERS, render
 from signoff.server.ui.session import (
@@ -131,10 +133,21 @@ def to_sign_in(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/signin?{urlencode({'next': target})}", status_code=303)
 
 
+async def form_lists(request: Request) -> dict[str, list[str]]:
+    """The urlencoded body of a form post, every value of each field (checkboxes)."""
+    raw = (await request.body()).decode("utf-8", errors="replace")
+    return parse_qs(raw, keep_blank_values=True)
+
+
 async def form(request: Request) -> dict[str, str]:
     """The urlencoded body of a form post (first value of each field)."""
-    raw = (await request.body()).decode("utf-8", errors="replace")
-    return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+    return {key: values[0] for key, values in (await form_lists(request)).items()}
+
+
+async def signed_in_record(services: Services, session: Session) -> ReviewerRecord:
+    """The signed-in reviewer as the rules of who decides see them (record and groups)."""
+    assert session.reviewer is not None
+    return await reviewers.lookup(services, session.reviewer.name)
 
 
 def refused(request: Request, session: Session | None, back: str = "/inbox") -> HTMLResponse:
@@ -254,12 +267,14 @@ def filters_from(request: Request, default_status: ApprovalStatus | None) -> que
         status = STATUSES.get(status_param, default_status)
     action = params.get("action", "").strip()[:200] or None
     reviewer = params.get("reviewer", "").strip()[:200] or None
+    group = params.get("group", "").strip()[:200] or None
     return queries.Filters(
         status=status,
         action=action,
         risk=RISKS.get(params.get("risk", "")),
         reviewer=reviewer,
         sort="newest" if params.get("sort") == "newest" else "risk",
+        group=group,
     )
 
 
@@ -274,15 +289,32 @@ def filter_query(filters: queries.Filters) -> str:
     return urlencode({key: value for key, value in values.items() if value})
 
 
-async def inbox_context(services: Services, filters: queries.Filters) -> dict[str, Any]:
+async def inbox_context(
+    services: Services, filters: queries.Filters, me: ReviewerRecord
+) -> dict[str, Any]:
+    """The inbox's two lists: what is waiting for me (``eligibility.is_waiting_for``) and,
+    apart from it, everything else the filters select."""
+    engine, base_url = services.approvals.engine, services.settings.base_url
+    shows_pending = filters.status in (ApprovalStatus.PENDING, None)
+    waiting: list[Approval] = []
+    created_by: dict[str, str] = {}
+    if shows_pending:
+        candidates = await queries.open_for(
+            engine, base_url, filters, me.name, me.groups, INBOX_LIMIT
+        )
+        waiting = [a for a in candidates.items if eligibility.is_waiting_for(a, me)]
+        created_by.update(candidates.created_by)
     found = await queries.inbox(
-        services.approvals.engine, services.settings.base_url, filters, INBOX_LIMIT
+        engine, base_url, filters, INBOX_LIMIT, leave_out=[a.id for a in waiting]
     )
+    created_by.update(found.created_by)
     return {
         "items": found.items,
         "total": found.total,
-        "created_by": found.created_by,
+        "created_by": created_by,
         "filters": filters,
+        "shows_waiting": shows_pending,
+        "waiting": waiting,
     }
 
 
@@ -303,7 +335,7 @@ async def inbox(request: Request, services: ServicesDep) -> Response:
         actions=actions,
         risks=list(RISKS),
         query=filter_query(filters),
-        **await inbox_context(services, filters),
+        **await inbox_context(services, filters, await signed_in_record(services, session)),
     )
 
 
@@ -314,7 +346,8 @@ async def inbox_rows(request: Request, services: ServicesDep) -> Response:
     if session is None or session.reviewer is None:
         return Response("sign in again", status_code=401)
     filters = filters_from(request, ApprovalStatus.PENDING)
-    return html(render("_inbox_live.html", **await inbox_context(services, filters)))
+    me = await signed_in_record(services, session)
+    return html(render("_inbox_live.html", **await inbox_context(services, filters, me)))
 
 
 @router.get("/history")
@@ -324,7 +357,7 @@ async def history(request: Request, services: ServicesDep) -> Response:
         return to_sign_in(request)
     filters = filters_from(request, None)
     if filters.status is ApprovalStatus.PENDING:
-        filters = queries.Filters(None, filters.action, filters.risk, filters.reviewer)
+        filters = replace(filters, status=None)
     try:
         page_number = max(1, int(request.query_params.get("page", "1")))
     except ValueError:
@@ -336,13 +369,16 @@ async def history(request: Request, services: ServicesDep) -> Response:
         HISTORY_PAGE,
         (page_number - 1) * HISTORY_PAGE,
     )
-    actions, reviewers = await queries.choices(services.approvals.engine)
+    actions, deciders = await queries.choices(services.approvals.engine)
+    names = {r.name for r in await reviewers.listing(services)} | set(deciders)
+    groups = {g.name for g in await reviewers.groups(services)}
     rows = [(approval, changes_of(approval)) for approval in found.items]
     base = {
         "status": filters.status.value.lower() if filters.status else "",
         "action": filters.action or "",
         "risk": filters.risk.value if filters.risk else "",
         "reviewer": filters.reviewer or "",
+        "group": filters.group or "",
     }
     base = {key: value for key, value in base.items() if value}
     more = page_number * HISTORY_PAGE < found.total
@@ -355,7 +391,8 @@ async def history(request: Request, services: ServicesDep) -> Response:
         total=found.total,
         filters=filters,
         actions=actions,
-        reviewers=reviewers,
+        reviewers=sorted(names | ({filters.reviewer} if filters.reviewer else set())),
+        groups=sorted(groups | ({filters.group} if filters.group else set())),
         risks=list(RISKS),
         page_number=page_number,
         newer=urlencode({**base, "page": page_number - 1}) if page_number > 1 else None,
@@ -409,12 +446,29 @@ async def events(request: Request, services: ServicesDep) -> Response:
 # -- the approval page ----------------------------------------------------------------
 
 
-async def review_context(services: Services, approval: Approval) -> dict[str, Any]:
+def may_decide(approval: Approval, me: ReviewerRecord) -> tuple[str | None, str | None]:
+    """Why I may not decide it at all, and why I may not approve it (I may still reject):
+    the domain's own rules, shown before I try."""
+    if approval.is_decided:
+        return None, None
+    refusal = eligibility.refusal(approval, me)
+    if refusal is not None:
+        return refusal, None
+    return None, eligibility.already_approved(approval, me.name)
+
+
+async def review_context(
+    services: Services, approval: Approval, me: ReviewerRecord
+) -> dict[str, Any]:
+    refusal, no_approve = may_decide(approval, me)
     return {
         "approval": approval,
         "created_by": await queries.created_by(services.approvals.engine, approval.id),
         "deliveries": await services.outbox.for_subject(approval.id),
         "changes": changes_of(approval),
+        "refusal": refusal,
+        "no_approve": no_approve,
+        "superseded": sum(1 for item in approval.approvals if not item.counted),
     }
 
 
@@ -428,8 +482,11 @@ async def review_page(
     error: str | None = None,
     note: str = "",
     edited: str | None = None,
+    chosen: list[str] | None = None,
+    reason: str | None = None,
     live_version: int | None = None,
 ) -> HTMLResponse:
+    me = await signed_in_record(services, session)
     return page(
         request,
         session,
@@ -440,7 +497,10 @@ async def review_page(
         error=error,
         note=note,
         edited=edited,
-        **await review_context(services, approval),
+        chosen=chosen,
+        reason=reason,
+        problems=edit_problems(approval, {"edited": edited}) if edited is not None else [],
+        **await review_context(services, approval, me),
     )
 
 
@@ -473,12 +533,42 @@ async def review_live(approval_id: str, request: Request, services: ServicesDep)
     approval = await find(services, approval_id)
     if approval is None:
         return Response("not found", status_code=404)
+    me = await signed_in_record(services, session)
     return html(
         render(
-            "_live.html", csrf=session.csrf, note="", edited=None, error=None,
-            **await review_context(services, approval),
+            "_live.html", csrf=session.csrf, note="", edited=None, error=None, chosen=None,
+            reason=None, **await review_context(services, approval, me),
         )
     )  # fmt: skip
+
+
+@router.post("/review/{approval_id}/check")
+async def check_details(approval_id: str, request: Request, services: ServicesDep) -> Response:
+    """The details editor asks, before anything is sent: would this edit keep the
+    approval's ``detailsSchema``? Answers the messages the decision's 422 would give."""
+    session = await current_session(request, services)
+    if session is None or session.reviewer is None:
+        return Response("sign in again", status_code=401)
+    approval = await find(services, approval_id)
+    if approval is None:
+        return Response("not found", status_code=404)
+    return html(render("_schema_check.html", problems=edit_problems(approval, await form(request))))
+
+
+def edit_problems(approval: Approval, fields: dict[str, str]) -> list[str]:
+    """How the ``edited`` JSON breaks the approval's schema (nothing to say when there is
+    no schema, or the text is no JSON object: the editor says that itself)."""
+    if approval.details_schema is None:
+        return []
+    try:
+        parsed = json.loads(fields.get("edited", ""))
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(parsed, dict):
+        return []
+    if (problem := json_problem(parsed)) is not None:
+        return [f"modifiedDetails: {problem}"]
+    return schemas.details_problems(approval.details_schema, parsed, "modifiedDetails")
 
 
 def not_found(request: Request, session: Session, approval_id: str) -> HTMLResponse:
@@ -499,7 +589,8 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
     if session is None or session.reviewer is None:
         target = urlencode({"next": f"/review/{approval_id}"})
         return RedirectResponse(f"/signin?{target}", status_code=303)
-    fields = await form(request)
+    lists = await form_lists(request)
+    fields = {key: values[0] for key, values in lists.items()}
     if not csrf_ok(session, fields.get("csrf")):
         return refused(request, session, back=f"/review/{approval_id}")
     approval = await find(services, approval_id)
@@ -508,11 +599,14 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
     choice = fields.get("decision", "")
     note = fields.get("note", "").strip()
     edited = fields.get("edited")
+    chosen = [value for value in lists.get("chosen_options", []) if value]
+    reason = fields.get("reason_code", "").strip() or None
 
-    def again(error: str, status: int = 422) -> Any:
+    def again(error: str, status: int = 422, latest: Approval | None = None) -> Any:
         return review_page(
-            request, services, session, approval, status=status, error=error, note=note,
-            edited=edited if choice == "approve_edited" else None,
+            request, services, session, latest or approval, status=status, error=error,
+            note=note, edited=edited if choice == "approve_edited" else None, chosen=chosen,
+            reason=reason,
         )  # fmt: skip
 
     if approval.is_decided:  # said first: a late form's other mistakes no longer matter
@@ -541,15 +635,20 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
             decision="reject" if choice == "reject" else "approve",
             modified_details=modified,
             note=note or None,
+            chosen_options=(chosen or None) if choice != "reject" else None,
+            reason_code=reason,
         )
     except ValidationError as exc:
-        return await again(f"The decision is not valid: {exc.errors()[0]['msg']}.")
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        return await again(f"The decision is not valid: {message}.")
     try:
         await approvals.review(services, approval_id, body, session.reviewer)
     except DomainError as exc:
-        latest = await find(services, approval_id) or approval
-        return await review_page(
-            request, services, session, latest, status=exc.status,
-            error=f"Not recorded: {exc.message}.",
-        )  # fmt: skip
+        latest = await find(services, approval_id)
+        if latest is not None and latest.is_decided:
+            return await review_page(
+                request, services, session, latest, status=exc.status,
+                error=f"Not recorded: {exc.message}.",
+            )  # fmt: skip
+        return await again(f"Not recorded: {exc.message}.", exc.status, latest)
     return RedirectResponse(f"/review/{approval_id}", status_code=303)

@@ -49,20 +49,36 @@
     if (response.status === 401) { window.location.reload(); return; }
     if (!response.ok) return;
     const fresh = parse(await response.text());
-    const rows = document.getElementById("rows");
-    const before = new Set([...rows.querySelectorAll("tr[data-id]")].map((tr) => tr.dataset.id));
-    const newRows = fresh.getElementById("rows");
-    let added = 0;
-    for (const tr of newRows.querySelectorAll("tr[data-id]")) {
-      if (!before.has(tr.dataset.id)) { tr.classList.add("new"); added += 1; }
+    const ids = (root) => new Set(root ? [...root.querySelectorAll("tr[data-id]")].map((tr) => tr.dataset.id) : []);
+    // Two lists: "Waiting for you" and everything else; an approval may move between them.
+    const lists = [["waiting-rows", "waiting-count"], ["rows", "count"]];
+    const before = new Map(lists.map(([id]) => [id, ids(document.getElementById(id))]));
+    const after = new Map(lists.map(([id]) => [id, ids(fresh.getElementById(id))]));
+    const union = (sets) => new Set([...sets].flatMap((set) => [...set]));
+    const seen = union(before.values());
+    const now = union(after.values());
+    let waitingNow = 0;
+    for (const [rowsId, countId] of lists) {
+      const rows = document.getElementById(rowsId);
+      const newRows = fresh.getElementById(rowsId);
+      if (!rows || !newRows) continue;
+      for (const tr of newRows.querySelectorAll("tr[data-id]")) {
+        if (!before.get(rowsId).has(tr.dataset.id)) {
+          tr.classList.add("new");
+          if (rowsId === "waiting-rows" && seen.has(tr.dataset.id)) waitingNow += 1;
+        }
+      }
+      rows.replaceWith(newRows);
+      const count = document.getElementById(countId);
+      const newCount = fresh.getElementById(countId);
+      if (count && newCount) count.replaceWith(newCount);
+      refreshTimes(newRows);
     }
-    const after = new Set([...newRows.querySelectorAll("tr[data-id]")].map((tr) => tr.dataset.id));
-    const gone = [...before].filter((id) => !after.has(id)).length;
-    rows.replaceWith(newRows);
-    document.getElementById("count").replaceWith(fresh.getElementById("count"));
-    refreshTimes(newRows);
+    const added = [...now].filter((id) => !seen.has(id)).length;
+    const gone = [...seen].filter((id) => !now.has(id)).length;
     const parts = [];
     if (added) parts.push(added === 1 ? "1 new approval" : added + " new approvals");
+    if (waitingNow) parts.push(waitingNow === 1 ? "1 approval is now waiting for you" : waitingNow + " approvals are now waiting for you");
     if (gone) parts.push(gone === 1 ? "1 approval left this list" : gone + " approvals left this list");
     if (parts.length) announce(parts.join(", ") + ".");
   };
@@ -84,19 +100,25 @@
     if (response.status === 401) { window.location.reload(); return; }
     if (!response.ok) return;
     const fresh = parse(await response.text());
-    for (const id of ["status-badge", "deliveries", "trail"]) {
+    for (const id of ["status-badge", "who-decides", "deliveries", "trail"]) {
       const here = document.getElementById(id);
       const there = fresh.getElementById(id);
       if (here && there) { here.replaceWith(there); refreshTimes(there); }
     }
     const decision = document.getElementById("decision");
     const freshDecision = fresh.getElementById("decision");
+    const text = (el) => (el ? el.textContent.replace(/\s+/g, " ").trim() : "");
     if (decision && freshDecision && decision.dataset.status !== freshDecision.dataset.status) {
       decision.replaceWith(freshDecision);
       for (const el of document.querySelectorAll(".pending-only")) el.remove();
       refreshTimes(freshDecision);
-      announce("This approval was decided while you were looking: " +
-        freshDecision.querySelector(".verdict").textContent.replace(/\s+/g, " ").trim());
+      announce("This approval was decided while you were looking: " + text(freshDecision.querySelector(".verdict")));
+    } else if (decision && freshDecision && decision.dataset.key !== freshDecision.dataset.key) {
+      // Still pending, but who may decide changed (a step opened): the form follows.
+      decision.replaceWith(freshDecision);
+      bindEditor();
+      const why = freshDecision.querySelector("#decision-refusal");
+      announce(why ? text(why) : "You may decide this approval now.");
     }
     bindRefreshButton(review);
     scheduleDeliveries(review);
@@ -215,10 +237,15 @@
   };
 
   const bindEditor = () => {
-    const editor = document.getElementById("edited");
-    const originalNode = document.getElementById("original-details");
     const form = document.getElementById("decide-form");
     if (!form) return;
+    let refuse = () => false;  // the editor's own check, below
+    form.addEventListener("submit", (event) => {
+      if (form.dataset.sent || refuse(event)) { event.preventDefault(); return; }  // no double decision
+      form.dataset.sent = "1";
+    });
+    const editor = document.getElementById("edited");
+    const originalNode = document.getElementById("original-details");
     if (!editor || !originalNode) return;
     const original = JSON.parse(originalNode.textContent);
     const status = document.getElementById("edited-status");
@@ -226,6 +253,12 @@
     const button = document.getElementById("approve-edited");
     const reset = document.getElementById("reset-edits");
     const plain = document.getElementById("approve");
+    // The approval's detailsSchema, checked by the service as the reviewer types.
+    const checkUrl = editor.dataset.checkUrl;
+    const box = () => document.getElementById("schema-check");
+    let known = { text: editor.value, problems: Number((box() && box().dataset.problems) || 0) };
+    let asked = 0;
+    let timer = null;
 
     const check = () => {
       let value;
@@ -237,19 +270,22 @@
       if (kindOf(value) !== "object") return { ok: false, message: "The details must be a JSON object: { … }." };
       const changes = diff(original, value, "", []);
       if (!changes.length) return { ok: false, changes, message: "Valid JSON, no changes yet." };
+      if (known.text === editor.value && known.problems) {
+        return { ok: false, changes, schema: true, message: "Valid JSON, but it breaks this approval's schema (see below)." };
+      }
       return { ok: true, changes, message: `Valid JSON, ${changes.length} ${changes.length === 1 ? "change" : "changes"}:` };
     };
 
     const show = () => {
       const result = check();
-      const invalid = !result.changes;
+      const invalid = !result.changes || result.schema;
       status.textContent = result.message;
       status.className = invalid ? "error" : result.ok ? "ok-text" : "hint";
       if (invalid) editor.setAttribute("aria-invalid", "true");
       else editor.removeAttribute("aria-invalid");
       button.disabled = !result.ok;
       // With edits in the editor, the plain button must not look like it applies them.
-      plain.textContent = editor.value === editor.defaultValue ? "Approve" : "Approve the original details";
+      if (plain) plain.textContent = editor.value === editor.defaultValue ? "Approve" : "Approve the original details";
       list.replaceChildren();
       if (result.changes && result.changes.length) {
         const ul = document.createElement("ul");
@@ -276,18 +312,40 @@
         list.append(ul);
       }
     };
-    form.addEventListener("submit", (event) => {
-      if (form.dataset.sent) { event.preventDefault(); return; }  // no double decision
-      if (event.submitter && event.submitter.value === "approve_edited" && !check().ok) {
-        event.preventDefault();
+
+    const checkSchema = async () => {
+      if (timer) { window.clearTimeout(timer); timer = null; }
+      const text = editor.value;
+      if (!checkUrl || known.text === text || !check().changes) return;
+      const mine = ++asked;
+      const csrf = form.querySelector("input[name=csrf]");
+      const body = new URLSearchParams({ edited: text, csrf: csrf ? csrf.value : "" });
+      try {
+        const response = await fetch(checkUrl, { method: "POST", body, credentials: "same-origin" });
+        if (response.status === 401) { window.location.reload(); return; }
+        if (!response.ok || mine !== asked || editor.value !== text) return;
+        const fresh = parse(await response.text()).getElementById("schema-check");
+        if (!fresh || !box()) return;
+        box().replaceWith(fresh);
+        known = { text, problems: Number(fresh.dataset.problems || 0) };
         show();
-        editor.focus();
-        return;
-      }
-      form.dataset.sent = "1";
+      } catch (err) { /* offline: the service checks again when the form is sent */ }
+    };
+
+    refuse = (event) => {
+      if (!(event.submitter && event.submitter.value === "approve_edited") || check().ok) return false;
+      show();
+      editor.focus();
+      return true;
+    };
+    editor.addEventListener("input", () => {
+      show();
+      if (!checkUrl) return;
+      if (timer) window.clearTimeout(timer);
+      timer = window.setTimeout(checkSchema, 300);  // a pause in typing, not every key
     });
-    editor.addEventListener("input", show);
-    reset.addEventListener("click", () => { editor.value = editor.defaultValue; show(); editor.focus(); });
+    editor.addEventListener("blur", checkSchema);
+    reset.addEventListener("click", () => { editor.value = editor.defaultValue; show(); checkSchema(); editor.focus(); });
     show();
   };
 
