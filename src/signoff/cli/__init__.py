@@ -13,6 +13,7 @@ from signoff._version import __version__
 from signoff.cli.approvals import approvals
 from signoff.cli.demo import demo
 from signoff.cli.keys import keys
+from signoff.cli.reviewers import groups_group, reviewers
 from signoff.cli.subscriptions import subscriptions
 from signoff.cli.webhooks import webhooks
 from signoff.cli.workflows import workflows
@@ -39,7 +40,16 @@ def main() -> None:
     """signoff: human sign-off for data pipelines, and webhooks as code."""
 
 
-for command in (keys, approvals, webhooks, workflows, subscriptions, demo):
+for command in (
+    keys,
+    approvals,
+    reviewers,
+    groups_group,
+    webhooks,
+    workflows,
+    subscriptions,
+    demo,
+):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -17,6 +17,7 @@ from signoff.client.errors import (
     TransportError,
     Unauthorized,
 )
+from signoff.client.reviewers import AsyncReviewersClient, ReviewersClient
 from signoff.client.webhooks import (
     AsyncWebhooksClient,
     AsyncWorkflowsClient,
@@ -32,6 +33,7 @@ __all__ = [
     "ApprovalRejected",
     "ApprovalsClient",
     "AsyncApprovalsClient",
+    "AsyncReviewersClient",
     "AsyncWebhooksClient",
     "AsyncWorkflowsClient",
     "Conflict",
@@ -40,6 +42,7 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "RetryPolicy",
+    "ReviewersClient",
     "ServerError",
     "SignoffError",
     "TransportError",
