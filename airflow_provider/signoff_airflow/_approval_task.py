@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 from airflow.sdk.exceptions import AirflowException
 
 from signoff.models import Approval
-from signoff.outcome import DecisionSummary
 from signoff_airflow._deferral import listeners_registered
-from signoff_airflow._outcome import settle
+from signoff_airflow._outcome import ApprovalDecision, settle
 from signoff_airflow.hooks.approvals import SignoffHook
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ class ApprovalTask(_Task):
 
     def _settle(
         self, context: Context, approval: Approval, *, expired: bool = False
-    ) -> DecisionSummary:
+    ) -> ApprovalDecision:
         return settle(
             self,
             context,
@@ -59,7 +58,7 @@ class ApprovalTask(_Task):
             expired=expired,
         )
 
-    def _settle_from_service(self, context: Context, approval_id: str) -> DecisionSummary:
+    def _settle_from_service(self, context: Context, approval_id: str) -> ApprovalDecision:
         """The trigger ended the task, but the runner resumed it with the end event's
         payload (``"success"``, ``"failed"``) instead: ``dag.test()`` does. Settle from the
         service, which holds the same decision."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from signoff.models import Approval, ApprovalStatus
-from signoff.outcome import DecisionSummary, decision_summary
+from signoff.outcome import DecisionSummary, DefaultDecision, decision_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
@@ -39,6 +39,38 @@ class ApprovalWithdrawnError(AirflowException):
     """The approval was withdrawn (the task was killed); a retry asks again."""
 
 
+class ApprovalDecision(DecisionSummary):
+    """The task's XCom: the core's decision summary, and what the reviewers chose."""
+
+    chosen_options: list[str] | None
+    """The options the reviewer picked (``None``: the approval had none, or nobody picked,
+    e.g. it was rejected or approved by default on expiry)."""
+    reason_code: str | None
+    """The reason code the deciding reviewer picked, if any."""
+    approved_by: list[str]
+    """Every reviewer whose approval counted, in order (an n-of-m approval or a chain has
+    several; ``decided_by`` is the last of them)."""
+    requested_by: str | None
+    """On whose behalf the task asked (never one of the approvers)."""
+
+
+def decision_of(approval: Approval, *, default: DefaultDecision | None = None) -> ApprovalDecision:
+    """The decision the operators hand downstream (JSON-storable)."""
+    approved_by: list[str] = []
+    for item in approval.approvals:
+        if item.counted and item.reviewer not in approved_by:
+            approved_by.append(item.reviewer)
+    approved = approval.status is ApprovalStatus.APPROVED
+    summary = decision_summary(approval, default=default)
+    return ApprovalDecision(
+        **summary,
+        chosen_options=list(approval.chosen_options) if approval.chosen_options else None,
+        reason_code=approval.reason_code,
+        approved_by=approved_by if approved else [],
+        requested_by=approval.requested_by,
+    )
+
+
 def check_policies(on_reject: str, on_expiry: str) -> None:
     if on_reject not in REJECT_POLICIES:
         raise ValueError(f"on_reject must be one of {REJECT_POLICIES}, not {on_reject!r}")
@@ -58,18 +90,19 @@ def judge(
     on_expiry: str,
     log: Any,
     expired: bool = False,
-) -> tuple[Verdict, DecisionSummary]:
+) -> tuple[Verdict, ApprovalDecision]:
     """What the policies make of a decided (or, with ``expired``, timed-out) approval.
 
     Returns the verdict and the decision (the task's XCom: the core's
-    :func:`~signoff.outcome.decision_summary`), or raises
+    :func:`~signoff.outcome.decision_summary` with the reviewers' choices,
+    :class:`ApprovalDecision`), or raises
     :class:`ApprovalRejectedError` (not to be retried), :class:`ApprovalExpiredError` or
     :class:`ApprovalWithdrawnError` (retried if the task has retries). Touches neither the
     task nor Airflow, so that the trigger can judge in the triggerer as the task would.
     """
     expired = expired or approval.is_expired
     if approval.status is ApprovalStatus.APPROVED:
-        decision = decision_summary(approval)
+        decision = decision_of(approval)
         log.info(
             "Approval %s approved by %s%s",
             approval.id,
@@ -83,13 +116,13 @@ def judge(
     if expired:
         if on_expiry == "approve":
             log.warning("Approval %s expired; approving by default (on_expiry)", approval.id)
-            return "proceed", decision_summary(approval, default="approve")
+            return "proceed", decision_of(approval, default="approve")
         if on_expiry == "fail":
             raise ApprovalExpiredError(f"approval {approval.id} expired without a decision")
         skip_policy = "skip" if on_expiry == "skip" else on_reject
-        decision = decision_summary(approval, default="reject" if on_expiry == "reject" else None)
+        decision = decision_of(approval, default="reject" if on_expiry == "reject" else None)
     else:
-        decision = decision_summary(approval)
+        decision = decision_of(approval)
     if skip_policy == "fail":
         note = f": {approval.decision_note}" if approval.decision_note else ""
         by = f" by {approval.decided_by}" if approval.decided_by else ""
@@ -107,7 +140,7 @@ def settle(
     on_expiry: str,
     ignore_downstream_trigger_rules: bool = False,
     expired: bool = False,
-) -> DecisionSummary:
+) -> ApprovalDecision:
     """Apply the policies to a decided (or, with ``expired``, timed-out) approval.
 
     Returns the decision when the DAG should go on; otherwise skips downstream (the task
@@ -123,7 +156,7 @@ def settle(
 
 
 def _skip_downstream(
-    task: BaseOperator, context: Context, decision: DecisionSummary, everything: bool
+    task: BaseOperator, context: Context, decision: ApprovalDecision, everything: bool
 ) -> None:
     from airflow.sdk.bases.skipmixin import SkipMixin
 

@@ -33,6 +33,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     "signoff_airflow.operators.approval",
+                    "signoff_airflow.operators.branch",
                     "signoff_airflow.operators.webhooks",
                     "signoff_airflow.operators.subscriptions",
                 ],

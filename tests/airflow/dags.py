@@ -232,16 +232,19 @@ def approvals_of(url: str, dag_id: str) -> list[Approval]:
 
 class Reviewer(threading.Thread):
     """A person deciding from another thread: waits for each new pending approval of
-    ``dag_id`` and applies the next of ``decisions`` to it (``None`` leaves it alone)."""
+    ``dag_id`` and applies the next of ``decisions`` to it (``None`` leaves it alone),
+    as the reviewer whose token is ``token`` (default: the configured ``alice``)."""
 
     def __init__(
         self,
         url: str,
         dag_id: str,
         *decisions: Callable[[ApprovalsClient, Approval], object] | None,
+        token: str = REVIEWER_TOKEN,
     ) -> None:
         super().__init__(daemon=True)
         self.url = url
+        self.token = token
         self.dag_id = dag_id
         self.decisions = list(decisions)
         self.seen: list[Approval] = []
@@ -250,7 +253,7 @@ class Reviewer(threading.Thread):
 
     def run(self) -> None:
         try:
-            with ApprovalsClient(self.url, api_key=API_KEY, reviewer_token=REVIEWER_TOKEN) as c:
+            with ApprovalsClient(self.url, api_key=API_KEY, reviewer_token=self.token) as c:
                 while self.decisions and not self.stop.is_set():
                     seen = {a.id for a in self.seen}
                     pending = [
@@ -286,3 +289,67 @@ def approve(**kwargs: Any) -> Callable[[ApprovalsClient, Approval], object]:
 
 def reject(note: str | None = None) -> Callable[[ApprovalsClient, Approval], object]:
     return lambda client, approval: client.reject(approval.id, note=note)
+
+
+def add_reviewer(url: str, name: str, *groups: str) -> str:
+    """A stored reviewer in ``groups`` (the admin API, as ``signoff reviewers add``); their
+    token. The module's service outlives a test: give each test names of its own."""
+    import httpx
+
+    from tests.conftest import ADMIN_KEY
+
+    response = httpx.post(
+        f"{url}/api/reviewers",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        json={"name": name, "groups": list(groups)},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+class OnPending(threading.Thread):
+    """A person at work in another thread: once ``dag_id`` has a pending approval, runs
+    ``script`` with it (the script decides with reviewers' clients of its own); its
+    assertion errors are raised again when the ``with`` block ends. A failing script
+    withdraws the approval, so that the DAG does not wait for ever."""
+
+    def __init__(self, url: str, dag_id: str, script: Callable[[Approval], object]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.dag_id, self.script = url, dag_id, script
+        self.error: BaseException | None = None
+        self.done = False
+
+    def run(self) -> None:
+        try:
+            deadline = time.monotonic() + 60
+            with ApprovalsClient(self.url, api_key=API_KEY) as client:
+                while time.monotonic() < deadline:
+                    pending = [
+                        a
+                        for a in client.list(status=ApprovalStatus.PENDING, limit=200).data
+                        if a.source and a.source.pipeline == self.dag_id
+                    ]
+                    if pending:
+                        try:
+                            self.script(client.get(pending[-1].id))
+                        except BaseException:
+                            client.withdraw(pending[-1].id, reason="the test's script failed")
+                            raise
+                        self.done = True
+                        return
+                    time.sleep(0.05)
+            raise AssertionError(f"no pending approval of {self.dag_id} within 60 s")
+        except BaseException as exc:
+            self.error = exc
+
+    def __enter__(self) -> OnPending:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.join(90)
+        if self.error is not None:
+            raise self.error
+        assert self.done, "the script did not finish"

@@ -1,16 +1,28 @@
-"""The example DAG a user copies runs as documented: the edit reaches the payment."""
+"""The example DAG a user copies runs as documented: finance decides, the edit and the
+chosen way of paying reach the payment, and the one who triggered it cannot approve it."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.airflow.dags import Reviewer, approve, reject, run_dag, task_states
+from signoff.client import ApprovalsClient, InvalidRequest, Unauthorized
+from signoff.models import Approval, ApprovalStatus
+from tests.airflow.dags import OnPending, Reviewer, add_reviewer, reject, run_dag, task_states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+REQUESTER = "dag_test"
+"""The user ``dag.test()`` triggers the run as: the requester, a finance member too."""
+
+
+@pytest.fixture(scope="module")
+def finance(service: Any) -> dict[str, str]:
+    return {name: add_reviewer(service.url, name, "finance") for name in (REQUESTER, "ana", "ben")}
 
 
 def load_refund_dag():  # type: ignore[no-untyped-def]
@@ -21,28 +33,52 @@ def load_refund_dag():  # type: ignore[no-untyped-def]
     return bag.get_dag("approval_refund_batch")
 
 
-def test_refund_batch_pays_what_the_reviewer_approved(
-    signoff_conn: str, capsys: pytest.CaptureFixture[str]
+def test_refund_batch_pays_what_two_of_finance_approved(
+    signoff_conn: str, finance: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     dag = load_refund_dag()
-    edit = {"refunds": [{"order": "8842", "amount": 100.0}], "total": 100.0}
-    with Reviewer(signoff_conn, dag.dag_id, approve(modified_details=edit, note="partial")) as r:
+    line = {"order": "8842", "customer": "c_193", "amount": 100.0, "reason": "double charge"}
+    edit = {"refunds": [line], "total": 100.0}
+    asked: list[Approval] = []
+
+    def finance_decides(approval: Approval) -> None:
+        asked.append(approval)
+        with ApprovalsClient(signoff_conn, reviewer_token=finance[REQUESTER]) as requester:
+            with pytest.raises(Unauthorized, match="requested this approval"):
+                requester.approve(approval.id, chosen_options=["refund_to_card"])
+        with ApprovalsClient(signoff_conn, reviewer_token=finance["ana"]) as ana:
+            bad = {"refunds": [{**line, "amount": "a lot"}], "total": 100.0}
+            with pytest.raises(InvalidRequest, match=r"modifiedDetails\.refunds\[0\]\.amount"):
+                ana.approve(approval.id, modified_details=bad, chosen_options=["store_credit"])
+            first = ana.approve(approval.id, modified_details=edit, chosen_options=["store_credit"])
+        assert first.status is ApprovalStatus.PENDING
+        time.sleep(1)
+        with ApprovalsClient(signoff_conn, reviewer_token=finance["ben"]) as ben:
+            ben.approve(approval.id, note="checked", reason_code="verified")
+
+    with OnPending(signoff_conn, dag.dag_id, finance_decides):
         run = run_dag(dag)
     assert task_states(run) == {
         "collect_refunds": "success",
         "approve_refunds": "success",
         "issue_refunds": "success",
     }
-    asked = r.seen[0]
-    assert asked.summary == "Refund 1135.5 across 3 orders"
-    assert asked.details["total"] == 1135.5 and len(asked.details["refunds"]) == 3
-    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("refund")]
-    assert printed == ["refunding 100.00 on order 8842"]
+    [approval] = asked
+    assert approval.summary == "Refund 1135.5 across 3 orders"
+    assert approval.details["total"] == 1135.5 and len(approval.details["refunds"]) == 3
+    assert (approval.groups, approval.required_approvals) == (["finance"], 2)
+    assert approval.requested_by == REQUESTER
+    out = capsys.readouterr().out.splitlines()
+    printed = [text for text in out if text.startswith(("refund", "paid"))]
+    assert printed == [
+        "refunding 100.00 on order 8842 as store_credit",
+        "paid 100.00 (as edited by the reviewers), approved by ana and ben: checked",
+    ]
 
 
-def test_refund_batch_rejected_pays_nothing(signoff_conn: str) -> None:
+def test_refund_batch_rejected_pays_nothing(signoff_conn: str, finance: dict[str, str]) -> None:
     dag = load_refund_dag()
-    with Reviewer(signoff_conn, dag.dag_id, reject("not today")):
+    with Reviewer(signoff_conn, dag.dag_id, reject("not today"), token=finance["ben"]):
         run = run_dag(dag)
     states = task_states(run)
     assert states["approve_refunds"] == "success" and states["issue_refunds"] == "skipped"

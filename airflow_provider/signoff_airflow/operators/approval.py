@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -23,13 +23,26 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from signoff.client import ApprovalsClient, Conflict, DecisionTimeout, SignoffError
-from signoff.models import Approval, DecisionReason
-from signoff.outcome import DecisionSummary
+from signoff.client import (
+    ApprovalsClient,
+    Conflict,
+    DecisionTimeout,
+    InvalidRequest,
+    SignoffError,
+)
+from signoff.models import Approval, DecisionReason, StepSpec
 from signoff_airflow._approval_task import ApprovalTask
 from signoff_airflow._deferral import can_end_from_trigger, retries_left
 from signoff_airflow._idempotency import idempotency_key
-from signoff_airflow._outcome import ExpiryPolicy, RejectPolicy, check_policies
+from signoff_airflow._outcome import ApprovalDecision, ExpiryPolicy, RejectPolicy, check_policies
+from signoff_airflow._routing import (
+    TRIGGERING_USER,
+    check_choices,
+    check_routing,
+    json_schema,
+    names,
+    requester,
+)
 from signoff_airflow.hooks.approvals import SignoffHook
 from signoff_airflow.links import SignoffReviewLink  # registered under this module's path
 from signoff_airflow.triggers.approval import (
@@ -40,20 +53,27 @@ from signoff_airflow.triggers.approval import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, Param
     from airflow.sdk.types import RuntimeTaskInstanceProtocol
+    from pydantic import BaseModel
 
 MAX_ASKS_PER_CYCLE = 100
 """Expired or withdrawn approvals followed within one attempt cycle, at most."""
 
 
 class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
-    """Ask a person to approve, wait for the decision, and hand it downstream.
+    r"""Ask a person to approve, wait for the decision, and hand it downstream.
 
     Pushes ``approval_id`` and ``review_url`` to XCom before it waits, and returns the
     decision: ``{"approval_id", "status", "approved", "reason", "default_decision",
     "details" (the reviewer's edit if any), "modified", "note", "decided_by",
-    "decided_at", "review_url"}``.
+    "decided_at", "review_url", "chosen_options", "reason_code", "approved_by",
+    "requested_by"}``.
+
+    Who decides (``signoff serve``; the hosted service ignores these): without
+    ``reviewers``, ``groups`` or ``steps`` any reviewer decides, and one approval is enough.
+    An approval that needs several approvals stays pending, and the task keeps waiting,
+    until enough distinct eligible reviewers approved (any eligible reject rejects at once).
 
     :param action: what is to be done, e.g. ``process_refund`` (templated).
     :param summary: one line for the reviewer (templated).
@@ -61,6 +81,32 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
     :param risk_level: ``low``, ``medium``, ``high`` or ``critical`` (templated).
     :param justification: why this needs doing (templated).
     :param callback_url: the service also POSTs the decision here (templated).
+    :param reviewers: names of the reviewers who may decide (templated: a list, or one
+        comma-separated string).
+    :param groups: names of review groups whose members may decide (templated, as
+        ``reviewers``). Who may decide is the union of ``reviewers`` and ``groups``.
+    :param required_approvals: how many distinct reviewers must approve (default 1).
+    :param steps: an ordered chain instead of ``reviewers``/``groups``/``required_approvals``:
+        each step a dict ``{"reviewers": [...], "groups": [...], "required_approvals": n}``
+        (or a :class:`signoff.models.StepSpec`); step 2 opens once step 1 is satisfied, and
+        nobody approves two steps.
+    :param requested_by: the person on whose behalf the DAG asks; the service never lets
+        them decide (segregation of duties: matched against reviewer names and emails).
+        Default: the user who triggered the run (``{{ dag_run.triggering_user_name }}``);
+        a scheduled or asset-triggered run has none, and then nobody is excluded. Templated,
+        e.g. ``"{{ params.requester }}"``; ``None``: nobody is the requester.
+    :param options: what the reviewer picks when approving (Airflow HITL's ``options``),
+        e.g. ``["pay_now", "pay_friday"]``; returned as ``chosen_options``.
+    :param multiple: the reviewer may pick several ``options`` (default: exactly one).
+    :param reason_codes: reasons a reviewer may pick for the decision; returned as
+        ``reason_code``.
+    :param details_schema: a JSON Schema that ``details`` and every reviewer's edit of them
+        must satisfy (the service refuses an edit that does not, naming the field). Given as
+        a JSON Schema dict; a pydantic model class (its ``model_json_schema()``); or Airflow
+        ``Param``\ s, ``{"amount": Param(type="number", maximum=1000), ...}`` (or a
+        ``ParamsDict``), as HITL's ``params``: each param is one key of the details, the
+        params without a default are required, and no other keys are allowed. Not the
+        operator's own ``params``, which stay what templates read.
     :param response_timeout: how long a reviewer has; the approval expires on the service
         after it. Separate from ``execution_timeout``, which bounds only the worker's part
         (in non-deferrable mode the wait runs on the worker, so both apply). ``None``: the
@@ -97,6 +143,9 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
         "risk_level",
         "justification",
         "callback_url",
+        "reviewers",
+        "groups",
+        "requested_by",
     )
     template_fields_renderers = {"details": "json", "summary": "md", "justification": "md"}
     operator_extra_links = (SignoffReviewLink(),)
@@ -111,6 +160,15 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
         risk_level: str | None = None,
         justification: str | None = None,
         callback_url: str | None = None,
+        reviewers: Sequence[str] | str | None = None,
+        groups: Sequence[str] | str | None = None,
+        required_approvals: int | None = None,
+        steps: Sequence[StepSpec | Mapping[str, Any]] | None = None,
+        requested_by: str | None = TRIGGERING_USER,
+        options: Sequence[str] | None = None,
+        multiple: bool | None = None,
+        reason_codes: Sequence[str] | None = None,
+        details_schema: dict[str, Any] | type[BaseModel] | Mapping[str, Param] | None = None,
         response_timeout: timedelta | None = None,
         on_reject: RejectPolicy = "skip",
         on_expiry: ExpiryPolicy = "fail",
@@ -131,6 +189,16 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
         self.risk_level = risk_level
         self.justification = justification
         self.callback_url = callback_url
+        self.steps = check_routing(reviewers, groups, required_approvals, steps)
+        self.reviewers = reviewers
+        self.groups = groups
+        self.required_approvals = required_approvals
+        self.requested_by = requested_by
+        choices = check_choices(options, multiple, reason_codes)
+        self.options = choices.options
+        self.multiple = choices.multiple
+        self.reason_codes = choices.reason_codes
+        self.details_schema = json_schema(details_schema)
         self.response_timeout = response_timeout
         self.on_reject = on_reject
         self.on_expiry = on_expiry
@@ -189,7 +257,7 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
             f"waiting for approval {self.approval_id} failed: {event['message']}"
         )
 
-    def _settle_ended(self, context: Context) -> DecisionSummary:
+    def _settle_ended(self, context: Context) -> ApprovalDecision:
         """The trigger ended the task, yet the runner resumed it: settle from the service."""
         ti = context["ti"]
         self.approval_id = ti.xcom_pull(
@@ -228,12 +296,17 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
                     if self.response_timeout
                     else None,
                     idempotency_key=key,
+                    **self._who_decides(),
                 )
             except Conflict as exc:
                 raise AirflowFailException(
                     f"{exc.error}: this task instance already asked with other content "
-                    f"(idempotency key {key}); its action, summary and details must render the "
-                    "same on every try. Clear the task to ask again."
+                    f"(idempotency key {key}); its action, summary, details and who decides "
+                    "must render the same on every try. Clear the task to ask again."
+                ) from exc
+            except InvalidRequest as exc:  # the same request is refused on every try
+                raise AirflowFailException(
+                    f"the service refused the approval: {exc.error}"
                 ) from exc
             approval = client.get(created.id)
             reason = approval.decision_reason_code
@@ -242,6 +315,20 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
             self.log.info("Approval %s %s; asking again", approval.id, reason.value.lower())
             key = f"{base}:after:{approval.id}"
         raise AirflowException(f"more than {MAX_ASKS_PER_CYCLE} approvals in one attempt cycle")
+
+    def _who_decides(self) -> dict[str, Any]:
+        """The client's "who decides" arguments, from the rendered fields."""
+        return {
+            "reviewers": names(self.reviewers, "reviewers"),
+            "groups": names(self.groups, "groups"),
+            "required_approvals": self.required_approvals,
+            "steps": self.steps,
+            "requested_by": requester(self.requested_by),
+            "options": self.options,
+            "multiple": self.multiple,
+            "reason_codes": self.reason_codes,
+            "details_schema": self.details_schema,
+        }
 
     def _rendered_details(self) -> dict[str, Any]:
         details = self.details

@@ -43,9 +43,9 @@ from airflow.triggers.base import (
 
 from signoff.client import DecisionTimeout, SignoffError
 from signoff.models import Approval
-from signoff.outcome import DecisionSummary
 from signoff.waiting import shared_waiter
 from signoff_airflow._outcome import (
+    ApprovalDecision,
     ApprovalExpiredError,
     ApprovalRejectedError,
     ApprovalWithdrawnError,
@@ -186,7 +186,7 @@ class ApprovalTrigger(BaseTrigger):
         self.log.info("Ending the task from the triggerer: %s", event.task_instance_state)
         return event
 
-    async def _push_return_value(self, value: DecisionSummary) -> bool:
+    async def _push_return_value(self, value: ApprovalDecision) -> bool:
         """Push the task's return value as the worker would; ``False`` where it cannot."""
         ti = self.task_instance
         if ti is None:
@@ -208,7 +208,7 @@ class ApprovalTrigger(BaseTrigger):
 
     def task_end(
         self, approval: Approval
-    ) -> tuple[BaseTaskEndEvent, DecisionSummary | None] | None:
+    ) -> tuple[BaseTaskEndEvent, ApprovalDecision | None] | None:
         """The event that ends the task for this decided approval, with the return value
         to push first, or ``None`` where only the worker can carry out the outcome (it then
         resumes with the decision)."""
