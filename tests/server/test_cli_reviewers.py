@@ -10,12 +10,12 @@ import os
 import subprocess
 import sys
 
-import httpx
 import pytest
 
 from signoff.client import (
     ApprovalsClient,
     AsyncReviewersClient,
+    InvalidRequest,
     NotFound,
     ReviewersClient,
     Unauthorized,
@@ -233,13 +233,12 @@ def test_readable_errors(service: ServiceProcess) -> None:
         assert unknown.returncode == 1
         assert "no reviewer with id 'nobody-at-all' (HTTP 404)" in unknown.stderr
 
-    # The service's own 422 (not only the client's check) reads as one line too.
-    raw = httpx.patch(
-        f"{service.url}/api/reviewers/{name}",
-        json={"groups": ["no spaces"]},
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-    )
-    assert raw.status_code == 422
+    spaced = signoff("reviewers", "set-groups", name, "finance", "no spaces", service=service)
+    assert spaced.returncode == 1 and "groups.1: 'no spaces' is not a name" in spaced.stderr
+    # The service's own 422 (nothing the client checks) is an InvalidRequest with its words.
+    with ReviewersClient(service.url, admin_key=ADMIN_KEY) as admin:
+        with pytest.raises(InvalidRequest, match="give email, groups or active"):
+            admin.update(name)
 
 
 def test_approve_with_options_and_a_reason_code(service: ServiceProcess) -> None:
