@@ -11,7 +11,15 @@ import pytest
 
 from signoff.client import ApprovalsClient, InvalidRequest, Unauthorized
 from signoff.models import Approval, ApprovalStatus
-from tests.airflow.dags import OnPending, Reviewer, add_reviewer, reject, run_dag, task_states
+from tests.airflow.dags import (
+    OnPending,
+    Reviewer,
+    add_reviewer,
+    approve,
+    reject,
+    run_dag,
+    task_states,
+)
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -82,3 +90,24 @@ def test_refund_batch_rejected_pays_nothing(signoff_conn: str, finance: dict[str
         run = run_dag(dag)
     states = task_states(run)
     assert states["approve_refunds"] == "success" and states["issue_refunds"] == "skipped"
+
+
+def test_branch_payout_runs_the_branch_finance_chose(
+    signoff_conn: str, finance: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(EXAMPLES / "approval_branch_payout.py"))
+    assert not bag.import_errors
+    dag = bag.get_dag("approval_branch_payout")
+    chose = approve(chosen_options=["Pay on Friday"], reason_code="cash_flow")
+    with Reviewer(signoff_conn, dag.dag_id, chose, token=finance["ana"]):
+        run = run_dag(dag)
+    assert task_states(run) == {
+        "choose_payout": "success",
+        "pay_now": "skipped",
+        "pay_friday": "success",
+        "hold": "skipped",
+        "notify": "success",
+    }
+    assert "['Pay on Friday'] chosen by ana" in capsys.readouterr().out
