@@ -476,3 +476,46 @@ def test_history_filters_by_reviewer_and_by_group(
     expect(page.locator("p.count")).to_have_text("0 decisions.")
     assert unlabelled_controls(page) == []
     shot(page)
+
+
+def test_an_edit_supersedes_the_approvals_before_it_and_the_page_marks_them(
+    service: ServiceProcess, team: Team, signed_in: SignIn
+) -> None:
+    fin1, fin2, _ = team.finance
+    approval = create(
+        service, summary="Move 3,000 EUR", groups=[team.finance_group], requiredApprovals=2
+    )
+    decide_as(service, fin1, approval["id"], decision="approve", note="Looks right.")
+
+    page = signed_in(fin2, approval["reviewUrl"])
+    page.get_by_text("Edit the details before approving").click()
+    page.get_by_label("Details to approve (JSON)").fill(
+        '{"orderId": "8842", "amount": 100, "currency": "USD"}'
+    )
+    page.get_by_role("button", name="Approve with these edits").click()
+    recorded = page.locator("#approvals li")
+    expect(recorded).to_have_count(2)
+    expect(recorded.nth(0)).to_have_class(re.compile(r"\bsuperseded\b"))
+    expect(recorded.nth(0)).to_contain_text("Superseded")
+    expect(recorded.nth(1)).to_contain_text(f"{fin2.name} approved, editing the details.")
+    expect(recorded.nth(1)).not_to_contain_text("Superseded")
+    expect(page.locator("#step-1")).to_contain_text(f"Approved by {fin2.name} (1 of 2)")
+
+    # The count started again: fin1 may approve the edited details anew.
+    # What they approve now is the edited details, and the page shows them as such.
+    again = signed_in(fin1, approval["reviewUrl"])
+    expect(again.locator("#decision-refusal")).to_have_count(0)
+    expect(again.locator("#edited-so-far")).to_contain_text("Edited during review (1 change)")
+    expect(again.locator("#details-title + p + table.changes")).to_contain_text("amount")
+    expect(again.locator("pre.json")).to_contain_text('"amount": 100')
+    again.get_by_role("button", name="Approve", exact=True).click()
+    expect(again.locator(".verdict")).to_contain_text(
+        f"Approved with edited details by {fin1.name}"
+    )
+    decided = read(service, approval["id"])
+    assert decided["modifiedDetails"] == {"orderId": "8842", "amount": 100, "currency": "USD"}
+    assert [(a["reviewer"], a["counted"]) for a in decided["approvals"]] == [
+        (fin1.name, False),
+        (fin2.name, True),
+        (fin1.name, True),
+    ]

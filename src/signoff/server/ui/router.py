@@ -628,7 +628,7 @@ async def decide(approval_id: str, request: Request, services: ServicesDep) -> R
             )
         if not isinstance(parsed, dict):
             return await again("The edited details must be a JSON object ({ … }).")
-        if diff(approval.details, parsed):
+        if diff(approval.effective_details, parsed):  # the details as they stand now
             modified = parsed
     try:
         body = DecisionRequest(
