@@ -16,9 +16,9 @@ from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent, TriggerEven
 
 from signoff.client import AsyncApprovalsClient
 from signoff.models import Approval, ApprovalStatus, DecisionReason
-from signoff.outcome import decision_summary
 from signoff.server.process import ServiceProcess
 from signoff.waiting import shared_waiters
+from signoff_airflow._outcome import decision_of
 from signoff_airflow.triggers.approval import ApprovalTrigger
 from tests.conftest import API_KEY, REVIEWER, REVIEWER_TOKEN
 
@@ -170,7 +170,7 @@ async def test_approved_pushes_the_decision_and_ends_the_task(
     assert (pushed.key, pushed.dag_id, pushed.task_id) == ("return_value", "refunds", "ask")
     assert (pushed.run_id, pushed.map_index) == ("manual_1", -1)
     decision = XCom.deserialize_value(pushed)
-    assert decision == decision_summary(decided)
+    assert decision == decision_of(decided)  # the core summary, with the choices
     assert decision["approved"] is True and decision["details"] == {"n": 2}
     assert decision["decided_by"] == REVIEWER and decision["note"] == "fine"
     # What crosses from the trigger process to the triggerer's supervisor.
