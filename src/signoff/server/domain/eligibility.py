@@ -55,8 +55,9 @@ def refusal(approval: Approval, reviewer: ReviewerRecord) -> str | None:
 
 
 def is_waiting_for(approval: Approval, reviewer: ReviewerRecord) -> bool:
-    """The inbox's "waiting for me": I may decide it and my approve would still count,
-    and it names me or one of my groups (an approval open to all is everyone's)."""
+    """The inbox's "waiting for me": I may decide it, my approve would still count, and
+    its open step names me or one of my groups. An approval open to any reviewer is
+    nobody's in particular: it stays under everything else pending."""
     if refusal(approval, reviewer) is not None or already_approved(approval, reviewer.name):
         return False
     step = open_step(approval)
