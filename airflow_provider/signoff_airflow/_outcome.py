@@ -6,7 +6,7 @@ Shared by :class:`~signoff_airflow.operators.approval.RequestApprovalOperator` a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -39,36 +39,14 @@ class ApprovalWithdrawnError(AirflowException):
     """The approval was withdrawn (the task was killed); a retry asks again."""
 
 
-class ApprovalDecision(DecisionSummary):
-    """The task's XCom: the core's decision summary, and what the reviewers chose."""
-
-    chosen_options: list[str] | None
-    """The options the reviewer picked (``None``: the approval had none, or nobody picked,
-    e.g. it was rejected or approved by default on expiry)."""
-    reason_code: str | None
-    """The reason code the deciding reviewer picked, if any."""
-    approved_by: list[str]
-    """Every reviewer whose approval counted, in order (an n-of-m approval or a chain has
-    several; ``decided_by`` is the last of them)."""
-    requested_by: str | None
-    """On whose behalf the task asked (never one of the approvers)."""
+ApprovalDecision: TypeAlias = DecisionSummary
+"""The task's XCom: the core's decision summary (what was decided, the details to act
+on, and what the reviewers chose), the same keys a Prefect task returns."""
 
 
 def decision_of(approval: Approval, *, default: DefaultDecision | None = None) -> ApprovalDecision:
     """The decision the operators hand downstream (JSON-storable)."""
-    approved_by: list[str] = []
-    for item in approval.approvals:
-        if item.counted and item.reviewer not in approved_by:
-            approved_by.append(item.reviewer)
-    approved = approval.status is ApprovalStatus.APPROVED
-    summary = decision_summary(approval, default=default)
-    return ApprovalDecision(
-        **summary,
-        chosen_options=list(approval.chosen_options) if approval.chosen_options else None,
-        reason_code=approval.reason_code,
-        approved_by=approved_by if approved else [],
-        requested_by=approval.requested_by,
-    )
+    return decision_summary(approval, default=default)
 
 
 def check_policies(on_reject: str, on_expiry: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run, task_run
@@ -24,7 +24,7 @@ from signoff.client import (
     DecisionTimeout,
     require_approved,
 )
-from signoff.models import Approval, ApprovalStatus, StepSpec
+from signoff.models import Approval, StepSpec
 from signoff.outcome import DecisionSummary, decision_summary
 from signoff_prefect.credentials import SignoffCredentials
 
@@ -46,36 +46,14 @@ DetailsSchema = dict[str, Any] | type[BaseModel]
 """A JSON Schema, or a pydantic model whose ``model_json_schema()`` is the schema."""
 
 
-class ApprovalOutcome(DecisionSummary):
-    """What the waiting calls return: the core's decision summary plus who decided and
-    what they chose (the keys of :class:`~signoff.outcome.DecisionSummary` are unchanged;
-    the added ones are those of the Airflow operators' XCom)."""
-
-    chosen_options: list[str] | None
-    """The options the reviewers picked (``None`` when the approval offered none)."""
-    reason_code: str | None
-    """The reason code the deciding reviewer picked, if any."""
-    approved_by: list[str]
-    """Every reviewer whose approval counted, in order (an n-of-m approval or a chain has
-    several; ``decided_by`` is the last of them)."""
-    requested_by: str | None
-    """On whose behalf the flow asked (never one of the approvers)."""
+ApprovalOutcome: TypeAlias = DecisionSummary
+"""What the waiting calls return: the core's decision summary, with who decided and what
+they chose (the same keys as the Airflow operators' XCom)."""
 
 
 def approval_outcome(approval: Approval) -> ApprovalOutcome:
     """The outcome of a decided ``approval`` (what :func:`wait_for_decision` returns)."""
-    approved_by: list[str] = []
-    if approval.status is ApprovalStatus.APPROVED:
-        for item in approval.approvals:
-            if item.counted and item.reviewer not in approved_by:
-                approved_by.append(item.reviewer)
-    return ApprovalOutcome(
-        **decision_summary(approval),
-        chosen_options=list(approval.chosen_options) if approval.chosen_options else None,
-        reason_code=approval.reason_code,
-        approved_by=approved_by,
-        requested_by=approval.requested_by,
-    )
+    return decision_summary(approval)
 
 
 def json_schema_of(details_schema: DetailsSchema | None) -> dict[str, Any] | None:

@@ -34,12 +34,27 @@ class DecisionSummary(TypedDict):
     decided_by: str | None
     decided_at: str | None
     review_url: str | None
+    chosen_options: list[str] | None
+    """The options the reviewers picked (``None``: the approval offered none, or nobody
+    picked, e.g. it was rejected or approved by default on expiry)."""
+    reason_code: str | None
+    """The reason code the deciding reviewer picked, if any."""
+    approved_by: list[str]
+    """Every reviewer whose approval counted, in order (an n-of-m approval or a chain has
+    several; ``decided_by`` is the last of them); empty unless approved by reviewers."""
+    requested_by: str | None
+    """On whose behalf the pipeline asked (never one of the approvers)."""
 
 
 def decision_summary(
     approval: Approval, *, default: DefaultDecision | None = None
 ) -> DecisionSummary:
     """The summary of ``approval``; ``default`` is the decision taken for it, if any."""
+    approved_by: list[str] = []
+    if approval.status is ApprovalStatus.APPROVED:
+        for item in approval.approvals:
+            if item.counted and item.reviewer not in approved_by:
+                approved_by.append(item.reviewer)
     return {
         "approval_id": approval.id,
         "status": approval.status.value,
@@ -52,4 +67,8 @@ def decision_summary(
         "decided_by": approval.decided_by,
         "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
         "review_url": approval.review_url,
+        "chosen_options": list(approval.chosen_options) if approval.chosen_options else None,
+        "reason_code": approval.reason_code,
+        "approved_by": approved_by,
+        "requested_by": approval.requested_by,
     }

@@ -177,6 +177,8 @@ def test_submit_refuses_what_could_never_be_decided(service: ServiceProcess, tea
     assert named.status_code == 422 and "requiredApprovals" in error_of(named)
     both = submit(service, reviewers=[dana], steps=[{"reviewers": [erin]}])
     assert both.status_code == 422 and "steps" in error_of(both)
+    misspelt = submit(service, steps=[{"group": [team.group("finance")]}])
+    assert misspelt.status_code == 422 and "steps.0.group" in error_of(misspelt)  # not open to all
     twice = submit(service, options=["a", "a"])
     assert twice.status_code == 422 and "options" in error_of(twice)
     lonely = submit(service, multiple=True)
@@ -386,34 +388,35 @@ def test_without_routing_any_reviewer_decides_once_as_before(
     assert decided["status"] == "APPROVED" and decided["approvals"][0]["reviewer"] == sam
 
 
-def test_a_malformed_stored_chain_never_breaks_a_read(
+def test_a_malformed_stored_chain_never_breaks_a_read_nor_opens_it(
     start_service: StartService, tmp_path: Path
 ) -> None:
     service = start_service()
-    approval_id = created(service)
-    other_id = created(service)
+    garbled, emptied, closed = created(service), created(service), created(service)
     with sqlite3.connect(tmp_path / "signoff.db") as db:  # as a bad write or old bug would
         db.execute(
             "UPDATE approvals SET steps = ?, recorded = ?, options = ?, current_step = ? "
             "WHERE id = ?",
-            (
-                '[{"requiredApprovals": "many"}, 7]',
-                '[{"reviewer": 1}, "x"]',
-                '"a"',
-                99,
-                approval_id,
-            ),
+            ('[{"requiredApprovals": "many"}, 7]', '[{"reviewer": 1}, "x"]', '"a"', 99, garbled),
         )
-        db.execute("UPDATE approvals SET steps = '{}', recorded = 'null' WHERE id = ?", (other_id,))
-    for item in (approval_id, other_id):
+        db.execute("UPDATE approvals SET steps = '{}', recorded = 'null' WHERE id = ?", (emptied,))
+        db.execute(
+            "UPDATE approvals SET steps = ? WHERE id = ?", ('[{"reviewers": "bob"}]', closed)
+        )
+    for item in (garbled, emptied, closed):
         approval = read(service, item)
         assert approval["status"] == "PENDING" and approval["steps"]
     listed = httpx.get(f"{service.url}/api/approvals", headers=PIPELINE)
-    assert listed.status_code == 200 and len(listed.json()["data"]) == 2
-    # And it can still be decided: a broken chain reads as one step open to all.
-    decided = httpx.post(
-        f"{service.url}/api/approvals/{other_id}/decision",
-        json={"decision": "approve"},
-        headers={"Authorization": f"Bearer {REVIEWER_TOKEN}"},
-    )
-    assert decided.status_code == 200 and decided.json()["status"] == "APPROVED"
+    assert listed.status_code == 200 and len(listed.json()["data"]) == 3
+
+    def decide(approval_id: str) -> httpx.Response:
+        return httpx.post(
+            f"{service.url}/api/approvals/{approval_id}/decision",
+            json={"decision": "approve"},
+            headers={"Authorization": f"Bearer {REVIEWER_TOKEN}"},
+        )
+
+    # No chain stored reads as one step open to all; names it cannot read close the step.
+    assert decide(emptied).json()["status"] == "APPROVED"
+    refused = decide(closed)
+    assert refused.status_code == 403 and read(service, closed)["status"] == "PENDING"

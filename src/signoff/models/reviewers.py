@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from signoff.models._base import UtcDateTime, WireModel
 
@@ -44,8 +44,11 @@ def unique(values: list[str], what: str) -> list[str]:
 class StepSpec(WireModel):
     """One step of a chain: who may approve it and how many distinct approvals it needs.
 
-    Neither ``reviewers`` nor ``groups``: any reviewer may approve the step.
+    Neither ``reviewers`` nor ``groups``: any reviewer may approve the step. Unknown keys
+    are refused: a misspelt ``"group"`` ignored would open the step to everyone.
     """
+
+    model_config = ConfigDict(extra="forbid")  # merged with the camelCase config
 
     reviewers: list[Name] = Field(default_factory=list, max_length=MAX_NAMES)
     groups: list[Name] = Field(default_factory=list, max_length=MAX_NAMES)
@@ -86,6 +89,8 @@ class RecordedApproval(WireModel):
 
 class StepProgress(StepSpec):
     """A step as ``GET /api/approvals/{id}`` shows it (1-based ``number``)."""
+
+    model_config = ConfigDict(extra="ignore")  # a read model: a newer server may add keys
 
     number: int
     approvals: list[RecordedApproval] = Field(default_factory=list)

@@ -20,7 +20,6 @@ from signoff.models import (
     RecordedApproval,
     Source,
     StepProgress,
-    StepSpec,
     status_word,
 )
 from signoff.secrets import mask_url
@@ -78,22 +77,38 @@ def _progress(row: RowMapping) -> tuple[list[StepProgress], list[RecordedApprova
             continue
     steps = []
     for index, step in enumerate(stored_steps(row)):
-        try:
-            spec = StepSpec.model_validate(step)
-        except ValueError:
-            spec = StepSpec()
         steps.append(
-            StepProgress(
+            StepProgress.model_construct(
                 number=index + 1,
-                reviewers=spec.reviewers,
-                groups=spec.groups,
-                required_approvals=spec.required_approvals,
+                reviewers=_names(step.get("reviewers")),
+                groups=_names(step.get("groups")),
+                required_approvals=_required(step.get("requiredApprovals")),
                 approvals=[r for r in recorded if r.step == index + 1 and r.counted],
                 satisfied=index < current or approved,
                 open=pending and index == current,
             )
         )
     return steps, recorded, (min(current, len(steps) - 1) + 1 if pending else None)
+
+
+UNREADABLE = "(unreadable)"
+"""Stands for names a stored step holds in a form this version cannot read: no reviewer
+or group can have it (names have no parentheses), so such a step is closed, not open."""
+
+
+def _names(value: Any) -> list[str]:
+    """A stored list of names, keeping only the names: a malformed entry narrows who may
+    decide, it never opens the step to everyone."""
+    if value is None:
+        return []
+    names = [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+    return names if names or value == [] else [UNREADABLE]
+
+
+def _required(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return 1
 
 
 def to_model(row: RowMapping, base_url: str) -> Approval:
