@@ -19,8 +19,31 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from signoff.server.process import ServiceProcess
-from tests.conftest import ADMIN_KEY, REVIEWER, REVIEWER_TOKEN
+from tests.conftest import ADMIN_KEY, REVIEWER, REVIEWER_TOKEN, launcher
 from tests.e2e.conftest import Screenshot, create, read, sign_in, unlabelled_controls
+from tests.pg import fresh_database
+
+BOTH_DATABASES = pytest.mark.parametrize("service", ["sqlite", "postgresql"], indirect=True)
+"""For a test whose pages' queries have SQL of each dialect: the service (and with it
+``team``, ``signed_in`` and the browser) on SQLite, then on a real PostgreSQL."""
+
+
+@pytest.fixture(scope="module")
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The module's service on SQLite, as everywhere else; on PostgreSQL for a test marked
+    ``BOTH_DATABASES`` with that parameter (one service per parameter, shared by them)."""
+    workdir = tmp_path_factory.mktemp("service")
+    if getattr(request, "param", "sqlite") == "sqlite":
+        with launcher(workdir) as start:
+            yield start()
+    else:  # the service stops before its database is dropped
+        with (
+            fresh_database(request.getfixturevalue("pg_server")) as url,
+            launcher(workdir) as start,
+        ):
+            yield start(url)
 
 
 @dataclass(frozen=True)
@@ -369,6 +392,7 @@ def test_a_schema_breaking_edit_shows_the_field_error_before_sending(
     }
 
 
+@BOTH_DATABASES
 def test_inbox_shows_waiting_for_you_to_finance_only_once_step_two_opens(
     service: ServiceProcess, team: Team, signed_in: SignIn, shot: Screenshot
 ) -> None:
@@ -419,6 +443,7 @@ def test_inbox_shows_waiting_for_you_to_finance_only_once_step_two_opens(
     expect(other.locator(f"#waiting-rows {row}")).to_contain_text("1 of 2 approvals")
 
 
+@BOTH_DATABASES
 def test_history_filters_by_reviewer_and_by_group(
     service: ServiceProcess, team: Team, signed_in: SignIn, shot: Screenshot
 ) -> None:
