@@ -426,4 +426,8 @@ def callback_body(approval: Approval) -> str:
         chosen_options=approval.chosen_options,
         reason_code=approval.reason_code,
     )
-    return json.dumps(payload.to_wire(), separators=(",", ":"))
+    body = payload.to_wire()
+    for extension in ("chosenOptions", "reasonCode"):  # the seed's shape when unused
+        if body[extension] is None:
+            del body[extension]
+    return json.dumps(body, separators=(",", ":"))
