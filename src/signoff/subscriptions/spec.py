@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from signoff._specfile import SpecError, parse, problem, problems
 from signoff.models.webhooks import check_event_types, check_headers, check_url
 from signoff.models.workflows import Condition, Signature
 
@@ -26,10 +26,6 @@ MANAGED_HEADER = "X-Signoff-Managed"
 """How a remote object remembers the spec name that manages it: a header on the webhook
 (or on each workflow action). Headers survive every round trip through the API, and a
 receiver may use it to tell which declared subscription a delivery came from."""
-
-
-class SpecError(ValueError):
-    """A spec that cannot be used; ``str()`` names the file, the line and the field."""
 
 
 class _Strict(BaseModel):
@@ -102,24 +98,6 @@ def json_schema() -> dict[str, Any]:
     return SpecFile.model_json_schema()
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the deepest node the error location reaches."""
-    line = None
-    for part in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            node = node.value[part] if part < len(node.value) else None
-        else:
-            node = None
-    if node is not None:
-        line = node.start_mark.line + 1
-    return line
-
-
 class _Unresolved(Exception):
     def __init__(self, loc: tuple[Any, ...], message: str) -> None:
         super().__init__(message)
@@ -148,33 +126,13 @@ def _resolve(value: Any, loc: tuple[Any, ...], secrets: set[str], env: dict[str,
     return resolved
 
 
-def _problem(source: str, node: yaml.Node | None, loc: tuple[Any, ...], message: str) -> str:
-    line = _line_of(node, loc)
-    where = ".".join(str(p) for p in loc if not str(p).startswith("function-"))
-    return f"{source}{f':{line}' if line else ''}: {where}: {message}"
-
-
 def loads(text: str, source: str = "<spec>", env: dict[str, str] | None = None) -> Spec:
     """Parse and validate a spec (YAML, or JSON which YAML reads too)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise SpecError(f"{source}{line}: not valid YAML or JSON: {exc}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SpecError(f"{source}:1: the spec must be a mapping with webhooks and workflows")
+    node, data = parse(text, source, "webhooks and workflows")
     try:
         parsed = SpecFile.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            _problem(source, node, tuple(e["loc"]), str(e["msg"]).removeprefix("Value error, "))
-            for e in exc.errors()[:10]
-        ]
-        raise SpecError("\n".join(problems)) from None
+        raise SpecError(problems(source, node, exc)) from None
     secrets: set[str] = set()
     environment = dict(os.environ) if env is None else env
     raw = parsed.model_dump(mode="json", exclude_none=True)
@@ -182,11 +140,11 @@ def loads(text: str, source: str = "<spec>", env: dict[str, str] | None = None) 
         resolved = _resolve(raw, (), secrets, environment)
         final = SpecFile.model_validate(resolved)
     except _Unresolved as exc:
-        raise SpecError(_problem(source, node, exc.loc, exc.message)) from None
+        raise SpecError(problem(source, node, exc.loc, exc.message)) from None
     except ValidationError as exc:  # a resolved value broke a rule: say where, not what
         error = exc.errors()[0]
         loc = tuple(error["loc"])
-        raise SpecError(_problem(source, node, loc, "invalid after resolving secrets")) from None
+        raise SpecError(problem(source, node, loc, "invalid after resolving secrets")) from None
     return Spec(webhooks=final.webhooks, workflows=final.workflows, source=source, secrets=secrets)
 
 
