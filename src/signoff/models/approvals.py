@@ -73,6 +73,8 @@ class DecisionReason(str, Enum):
     EXPIRED = "EXPIRED"
     CANCELLED = "CANCELLED"
     """Withdrawn by whoever asked (e.g. the Airflow task was killed or marked failed)."""
+    POLICY = "POLICY"
+    """Decided by a policy (``autoDecided``; ``autoDecisionRuleName`` names it)."""
 
 
 class Source(WireModel):
@@ -219,6 +221,14 @@ class Approval(WireModel):
     details_schema: JsonObject | None = None
     chosen_options: list[str] | None = None
     reason_code: str | None = None
+    # Policies (signoff extensions): which applied version and rule routed or decided it.
+    policy_version: int | None = None
+    policy_rule: str | None = None
+    sla_due_at: UtcDateTime | None = None
+    """When the policy's SLA wants it decided by."""
+    sla_breached_at: UtcDateTime | None = None
+    escalated_groups: list[str] = Field(default_factory=list)
+    """Groups that may also decide since the SLA was breached."""
 
     @property
     def is_decided(self) -> bool:

@@ -29,7 +29,7 @@ EVENT_CATALOG: dict[str, dict[str, list[str]]] = {
     "approvals": {
         "events": [
             "approval_requested", "approval_approved", "approval_rejected", "approval_expired",
-            "approval_cancelled", "approval_step_approved",
+            "approval_cancelled", "approval_step_approved", "approval_sla_breached",
         ],
     },
 }  # fmt: skip

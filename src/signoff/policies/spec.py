@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from signoff._specfile import SpecError, parse, problems
+from signoff._specfile import SpecError, loc_of, parse, problem, problems
 from signoff.models.reviewers import MAX_NAMES, MAX_REQUIRED, MAX_STEPS, Name, unique
 
 MAX_POLICIES = 500
@@ -25,8 +27,9 @@ MAX_CONDITION = 4000
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-def seconds_of(value: str | int) -> int:
-    """``"30m"``, ``"1h30m"``, ``"2d"``, ``"45s"`` or a number of seconds."""
+def seconds_of(value: str | int, *, most_days: int = 90) -> int:
+    """``"30m"``, ``"1h30m"``, ``"2d"``, ``"45s"`` or a number of seconds (at most
+    ``most_days``)."""
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or text like 30m, 4h, 2d")
     if isinstance(value, int):
@@ -37,8 +40,8 @@ def seconds_of(value: str | int) -> int:
             raise ValueError(f"{value!r} is not a duration: use e.g. 45s, 30m, 4h, 2d, 1h30m")
         days, hours, minutes, secs = (int(part or 0) for part in found.groups())
         seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
-    if not 1 <= seconds <= 90 * 24 * 3600:
-        raise ValueError("a duration must be between 1 second and 90 days")
+    if not 1 <= seconds <= most_days * 24 * 3600:
+        raise ValueError(f"a duration must be between 1 second and {most_days} days")
     return seconds
 
 
@@ -152,19 +155,51 @@ def dumps_schema() -> str:
     return json.dumps(json_schema(), indent=2) + "\n"
 
 
-def loads(text: str, source: str = "<policies>") -> PolicyFile:
-    """Parse and check a policy file (YAML, or JSON which YAML reads too)."""
+@dataclass(frozen=True)
+class LoadedFile:
+    """A checked policy file with the YAML nodes it was read from, so that what the
+    service finds wrong (``policies.1.when``) can be shown on the file's own line."""
+
+    file: PolicyFile
+    source: str
+    node: yaml.Node | None
+
+    def problem(self, field: str, message: str) -> str:
+        """``source:line: field: message`` for a field path of the document."""
+        parts = field.split(".")
+        if parts[0] == "document" and not _has_key(self.node, "document"):
+            field = ".".join(parts[1:])  # the request body's name for the whole file
+        return problem(self.source, self.node, loc_of(self.node, field), message)
+
+
+def _has_key(node: yaml.Node | None, key: str) -> bool:
+    return isinstance(node, yaml.MappingNode) and any(k.value == key for k, _ in node.value)
+
+
+def loads_located(text: str, source: str = "<policies>") -> LoadedFile:
+    """:func:`loads`, keeping the node tree (for the lines of the service's problems)."""
     node, data = parse(text, source, "groups and policies")
     try:
-        return PolicyFile.model_validate(data)
+        checked = PolicyFile.model_validate(data)
     except ValidationError as exc:
         raise SpecError(problems(source, node, exc)) from None
+    return LoadedFile(checked, source, node)
 
 
-def load(path: str | Path) -> PolicyFile:
+def load_located(path: str | Path) -> LoadedFile:
+    """:func:`load`, keeping the node tree."""
     file = Path(path)
     try:
         text = file.read_text()
     except OSError as exc:
         raise SpecError(f"{file}: cannot read: {exc.strerror}") from None
-    return loads(text, str(file))
+    return loads_located(text, str(file))
+
+
+def loads(text: str, source: str = "<policies>") -> PolicyFile:
+    """Parse and check a policy file (YAML, or JSON which YAML reads too)."""
+    return loads_located(text, source).file
+
+
+def load(path: str | Path) -> PolicyFile:
+    return load_located(path).file

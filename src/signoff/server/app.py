@@ -16,12 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from signoff._version import __version__
 from signoff.models import ErrorBody
 from signoff.server import errors, ui
-from signoff.server.api import approvals, events, inbound, reviewers, webhooks, workflows
+from signoff.server.api import (
+    approvals,
+    events,
+    inbound,
+    policies,
+    reviewers,
+    webhooks,
+    workflows,
+)
 from signoff.server.api._common import errors as documented_errors
 from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.domain import approvals as domain_approvals
+from signoff.server.domain.policies import ActivePolicies
 from signoff.server.hub import DecisionHub
 from signoff.server.inputs import InputGuard
 from signoff.server.metrics import RequestMetrics, ServiceMetrics
@@ -39,6 +48,7 @@ from signoff.server.store.events import EventStore
 from signoff.server.store.idempotency import IdempotencyStore
 from signoff.server.store.notifications import PostgresListener
 from signoff.server.store.outbox import OutboxStore
+from signoff.server.store.policies import PolicyStore
 from signoff.server.store.reviewers import ReviewerStore
 from signoff.server.store.subscriptions import SubscriptionStore
 
@@ -55,6 +65,7 @@ async def sweep_expired(services: Services) -> None:
     while True:
         try:
             await domain_approvals.expire_due(services)
+            await domain_approvals.breach_slas(services)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -104,6 +115,7 @@ async def start(
         settings=settings,
         approvals=ApprovalStore(engine, base_url=settings.base_url),
         reviewers=ReviewerStore(engine),
+        policies=ActivePolicies(PolicyStore(engine)),
         outbox=outbox,
         keyring=keyring,
         hub=DecisionHub(),
@@ -160,6 +172,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(workflows.router)
     app.include_router(events.router)
     app.include_router(reviewers.router)
+    app.include_router(policies.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="static")
 

@@ -102,6 +102,8 @@ def install(app: FastAPI) -> None:
         """A domain call said no: its status, its message, and for the webhook API the
         hosted platform's fields with the error's code."""
         body: dict[str, Any] = {"error": exc.message}
+        if exc.problems:
+            body["problems"] = [{"field": f, "message": m} for f, m in exc.problems]
         if request.url.path.startswith(CKO_PREFIXES):
             error_type = ERROR_TYPES.get(exc.status, "request_invalid")
             body = _cko_body(request, exc.message, error_type, [exc.code])

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
+from signoff.server.domain.policies import ActivePolicies
 from signoff.server.hub import DecisionHub
 from signoff.server.metrics import ServiceMetrics
 from signoff.server.ratelimit import RateLimiter
@@ -25,6 +26,7 @@ class Services:
     settings: Settings
     approvals: ApprovalStore
     reviewers: ReviewerStore
+    policies: ActivePolicies
     outbox: OutboxStore
     keyring: Keyring
     hub: DecisionHub

@@ -25,7 +25,7 @@ from signoff.models import (
     DecisionRequest,
     RecordedApproval,
 )
-from signoff.server.domain import eligibility, events, reviewers, schemas
+from signoff.server.domain import eligibility, events, policies, reviewers, schemas
 from signoff.server.domain.errors import AlreadyDecided, Conflict, Forbidden, Invalid, NotFound
 from signoff.server.ids import new_id
 from signoff.server.services import Services
@@ -38,6 +38,7 @@ from signoff.server.store.kinds import DeliveryKind
 
 __all__ = [
     "Decision",
+    "breach_slas",
     "cancel",
     "decide",
     "expire",
@@ -72,6 +73,11 @@ async def submit(
     scoped = f"{who.name}:{idempotency_key}" if idempotency_key else None
     if scoped and (existing := await _by_key(services, scoped, request_hash)) is not None:
         return existing, False
+    compiled = await services.policies.current()
+    rule, _ = policies.match(compiled, policies.request_facts(request))
+    if rule is not None and not rule.spec.decide:
+        _, members = await reviewers.directory(services)
+        request = policies.routed(request, rule.spec, members)
     await check_routing(services, request)
     now = utcnow()
     lifetime = request.expires_in_seconds or services.settings.default_expiry_seconds
@@ -94,12 +100,18 @@ async def submit(
         "idempotency_key": scoped,
         "request_hash": request_hash if scoped else None,
         **routing_values(request),
+        **policy_values(compiled, rule, now),
     }
     try:
         async with write(store.engine) as conn:
             row = await store.insert(conn, values)
             approval = store.model(row)
             await events.publish_in(conn, lifecycle_event("approval_requested", approval))
+            if rule is not None and rule.spec.decide:  # through the one way to conclude
+                decision = policy_decision(
+                    rule.spec.name, rule.spec.decide == "approve", rule.spec.note
+                )
+                approval = await _conclude(conn, services, row, decision)
             await store.notify(conn, approval.id)
     except IntegrityError:  # a concurrent twin with the same key committed first
         if not scoped or (existing := await _by_key(services, scoped, request_hash)) is None:
@@ -107,6 +119,34 @@ async def submit(
         return existing, False
     wake(services, approval.id)  # live pages; an approval_requested webhook goes out now
     return approval, True
+
+
+def policy_values(
+    compiled: policies.Compiled, rule: policies.Rule | None, now: datetime
+) -> dict[str, Any]:
+    """Which applied version and rule handled the approval, its SLA and escalation."""
+    if rule is None:
+        return {}
+    sla = rule.spec.sla
+    return {
+        "policy_version": compiled.version,
+        "policy_rule": rule.spec.name,
+        "on_expiry": rule.spec.on_expiry,
+        "sla_due_at": policies.sla_due(rule.spec, now),
+        "escalated_groups": list(sla.escalate_to) if sla and sla.escalate_to else None,
+    }
+
+
+def policy_decision(rule: str, approve: bool, note: str | None = None) -> Decision:
+    """A policy's decision: the same ``Decision`` a person's is, named after the rule."""
+    verb = "Approved" if approve else "Rejected"
+    return Decision(
+        status=ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED,
+        reason=DecisionReason.POLICY,
+        decided_by=f"policy:{rule}",
+        note=note or f"{verb} by policy {rule}.",
+        auto_decided=True,
+    )
 
 
 def routing_values(request: ApprovalRequest) -> dict[str, Any]:
@@ -383,9 +423,29 @@ async def expire(services: Services, approval_id: str) -> Approval | None:
         row = await store.lock_pending(conn, approval_id)
         if row is None:
             return None
-        approval = await _conclude(conn, services, row, EXPIRED)
+        decision = EXPIRED
+        if row["on_expiry"] == "approve" and row["policy_rule"]:  # the policy said so
+            rule = row["policy_rule"]
+            decision = policy_decision(rule, True, f"Approved on expiry by policy {rule}.")
+        approval = await _conclude(conn, services, row, decision)
     wake(services, approval_id)
     return approval
+
+
+async def breach_slas(services: Services, limit: int = 200) -> list[Approval]:
+    """The SLA sweep: each approval past its SLA is marked breached exactly once (across
+    processes too), its escalation groups may decide from then on, and an
+    ``approval_sla_breached`` event tells subscribers (and, later, notifications)."""
+    store = services.approvals
+    async with write(store.engine) as conn:
+        rows = await store.breach_due(conn, limit)
+        breached = [store.model(row) for row in rows]
+        for approval in breached:
+            await events.publish_in(conn, lifecycle_event("approval_sla_breached", approval))
+            await store.notify(conn, approval.id)
+    if breached:
+        wake(services, *(approval.id for approval in breached))
+    return breached
 
 
 async def expire_due(services: Services, limit: int = 200) -> list[Approval]:

@@ -47,6 +47,8 @@ def refusal(approval: Approval, reviewer: ReviewerRecord) -> str | None:
         return None
     if reviewer.name in step.reviewers or reviewer.groups & set(step.groups):
         return None
+    if reviewer.groups & set(approval.escalated_groups):  # the SLA was breached
+        return None
     where = f"step {step.number} " if len(approval.steps) > 1 else ""
     return (
         f"{reviewer.name} may not decide this approval: {where}is for "
@@ -61,7 +63,8 @@ def is_waiting_for(approval: Approval, reviewer: ReviewerRecord) -> bool:
     if refusal(approval, reviewer) is not None or already_approved(approval, reviewer.name):
         return False
     step = open_step(approval)
-    return reviewer.name in step.reviewers or bool(reviewer.groups & set(step.groups))
+    mine = set(step.groups) | set(approval.escalated_groups)
+    return reviewer.name in step.reviewers or bool(reviewer.groups & mine)
 
 
 def describe(names: Iterable[str], groups: Iterable[str]) -> str:

@@ -10,9 +10,13 @@ class DomainError(Exception):
     status = 400
     code = "request_invalid"
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, code: str | None = None, problems: list[tuple[str, str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.problems = problems or []
+        """(field, message) pairs, answered as ``problems`` (a policy file's errors)."""
         if code:
             self.code = code
 

@@ -7,6 +7,8 @@ that route approvals to them; their tokens are credentials named after them.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy.exc import IntegrityError
 
 from signoff.models import Group, Reviewer, ReviewerCreate, ReviewerCreated, ReviewerUpdate
@@ -21,7 +23,11 @@ async def lookup(services: Services, name: str) -> ReviewerRecord:
     """The reviewer behind a token: their stored record, or (a token configured with
     ``--reviewer-token NAME=TOKEN`` or created with ``signoff keys``) one in no group."""
     found = await services.reviewers.get(name)
-    return found if found is not None else ReviewerRecord(name=name, stored=False)
+    record = found if found is not None else ReviewerRecord(name=name, stored=False)
+    from_policy = services.policies.compiled.groups_of(name)  # the policy file's groups
+    if from_policy and record.active:
+        record = replace(record, groups=record.groups | from_policy)
+    return record
 
 
 async def directory(services: Services) -> tuple[set[str], dict[str, set[str]]]:
@@ -35,6 +41,8 @@ async def directory(services: Services) -> tuple[set[str], dict[str, set[str]]]:
         if record.active:
             for group in record.groups:
                 groups.setdefault(group, set()).add(record.name)
+    for group, members in services.policies.compiled.members().items():
+        groups.setdefault(group, set()).update(members - inactive)  # the policy file's
     return names, groups
 
 

@@ -44,6 +44,7 @@ class Decision:
     modified_details: dict[str, Any] | None = None
     chosen_options: list[str] | None = None
     reason_code: str | None = None
+    auto_decided: bool = False
 
 
 OPEN_TO_ALL: dict[str, Any] = {"reviewers": [], "groups": [], "requiredApprovals": 1}
@@ -149,6 +150,14 @@ def to_model(row: RowMapping, base_url: str) -> Approval:
         details_schema=row["details_schema"] if isinstance(row["details_schema"], dict) else None,
         chosen_options=_strings(row["chosen_options"]),
         reason_code=row["reason_code"],
+        auto_decided=bool(row["auto_decided"]),
+        auto_decision_rule_name=row["policy_rule"] if row["auto_decided"] else None,
+        policy_version=row["policy_version"],
+        policy_rule=row["policy_rule"],
+        sla_due_at=row["sla_due_at"],
+        sla_breached_at=row["sla_breached_at"],
+        # the SLA's escalation groups, which may decide once it is breached (not before)
+        escalated_groups=_names(row["escalated_groups"]) if row["sla_breached_at"] else [],
     )
 
 
@@ -290,11 +299,36 @@ class ApprovalStore:
                 modified_details=decision.modified_details,
                 chosen_options=decision.chosen_options,
                 reason_code=decision.reason_code,
+                auto_decided=decision.auto_decided,
                 retryable=decision.reason is DecisionReason.EXPIRED,
             )
             .returning(*approvals.c)
         )
         return result.mappings().first()
+
+    async def breach_due(self, conn: AsyncConnection, limit: int = 200) -> list[RowMapping]:
+        """Mark PENDING approvals past their SLA as breached, each exactly once (the
+        conditional update makes it so across processes) and return them."""
+        now = utcnow()
+        due = (
+            select(approvals.c.id)
+            .where(approvals.c.status == ApprovalStatus.PENDING.value)
+            .where(approvals.c.sla_due_at <= now)
+            .where(approvals.c.sla_breached_at.is_(None))
+            .limit(limit)
+        )
+        ids = list(await conn.scalars(due))
+        if not ids:
+            return []
+        result = await conn.execute(
+            update(approvals)
+            .where(approvals.c.id.in_(ids))
+            .where(approvals.c.status == ApprovalStatus.PENDING.value)
+            .where(approvals.c.sla_breached_at.is_(None))
+            .values(sla_breached_at=now)
+            .returning(*approvals.c)
+        )
+        return list(result.mappings())
 
     async def due_ids(self, limit: int = 200) -> list[str]:
         """PENDING approvals past their deadline."""

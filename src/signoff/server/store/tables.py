@@ -133,7 +133,16 @@ approvals = Table(
     Column("details_schema", StoredJSON),
     Column("chosen_options", StoredJSON),
     Column("reason_code", String(200)),
+    # policies (0006): which applied version and rule routed or decided it
+    Column("policy_version", Integer),
+    Column("policy_rule", String(100)),
+    Column("auto_decided", Boolean),
+    Column("on_expiry", String(16)),  # reject (NULL) | approve
+    Column("sla_due_at", UTCDateTime),
+    Column("sla_breached_at", UTCDateTime),
+    Column("escalated_groups", StoredJSON),  # who may also decide once the SLA is breached
     Index("ix_approvals_status_created", "status", "created_at"),
+    Index("ix_approvals_status_sla", "status", "sla_due_at"),
     Index("ix_approvals_status_expires", "status", "expires_at"),
 )
 
@@ -243,6 +252,16 @@ idempotency_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("document", StoredJSON, nullable=False),  # the policy file, canonical JSON
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(200)),
+)
 
 reviewers = Table(
     "reviewers",
