@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from signoff._specfile import SpecError, loc_of, parse, problem, problems
+from signoff._specfile import SpecError, duplicate_keys, loc_of, parse, problem, problems
 from signoff.models.reviewers import MAX_NAMES, MAX_REQUIRED, MAX_STEPS, Name, unique
 
 MAX_POLICIES = 500
@@ -134,13 +134,19 @@ class PolicyFile(_Strict):
     groups: dict[Name, GroupSpec] = Field(default_factory=dict)
     policies: list[PolicySpec] = Field(default_factory=list, max_length=MAX_POLICIES)
 
-    @model_validator(mode="after")
-    def _names(self) -> PolicyFile:
-        names = [policy.name for policy in self.policies]
+    @field_validator("policies")
+    @classmethod
+    def _names(cls, policies: list[PolicySpec]) -> list[PolicySpec]:
+        # On the field, not the model: the problem is then placed on the policies' line.
+        names = [policy.name for policy in policies]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ValueError(f"policies: the name {', '.join(twice)} is used twice")
-        return self
+            where = ", ".join(
+                " and ".join(f"policies.{i}" for i, n in enumerate(names) if n == name)
+                for name in twice
+            )
+            raise ValueError(f"the name {', '.join(twice)} is used twice ({where})")
+        return policies
 
     def document(self) -> dict[str, Any]:
         """The canonical JSON the service stores and compares (defaults left out)."""
@@ -169,6 +175,8 @@ class LoadedFile:
         parts = field.split(".")
         if parts[0] == "document" and not _has_key(self.node, "document"):
             field = ".".join(parts[1:])  # the request body's name for the whole file
+        if not field:
+            return f"{self.source}: {message}"
         return problem(self.source, self.node, loc_of(self.node, field), message)
 
 
@@ -179,6 +187,9 @@ def _has_key(node: yaml.Node | None, key: str) -> bool:
 def loads_located(text: str, source: str = "<policies>") -> LoadedFile:
     """:func:`loads`, keeping the node tree (for the lines of the service's problems)."""
     node, data = parse(text, source, "groups and policies")
+    twice = duplicate_keys(source, node)
+    if twice:
+        raise SpecError("\n".join(twice))
     try:
         checked = PolicyFile.model_validate(data)
     except ValidationError as exc:
