@@ -11,12 +11,14 @@ from signoff.client.errors import (
     DecisionTimeout,
     InvalidRequest,
     NotFound,
+    Problem,
     RateLimited,
     ServerError,
     SignoffError,
     TransportError,
     Unauthorized,
 )
+from signoff.client.policies import AsyncPoliciesClient, PoliciesClient
 from signoff.client.reviewers import AsyncReviewersClient, ReviewersClient
 from signoff.client.webhooks import (
     AsyncWebhooksClient,
@@ -33,6 +35,7 @@ __all__ = [
     "ApprovalRejected",
     "ApprovalsClient",
     "AsyncApprovalsClient",
+    "AsyncPoliciesClient",
     "AsyncReviewersClient",
     "AsyncWebhooksClient",
     "AsyncWorkflowsClient",
@@ -40,6 +43,8 @@ __all__ = [
     "DecisionTimeout",
     "InvalidRequest",
     "NotFound",
+    "PoliciesClient",
+    "Problem",
     "RateLimited",
     "RetryPolicy",
     "ReviewersClient",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,8 +30,32 @@ class APIError(SignoffError):
         return (type(self), (self.status_code, self.error, self.body))
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing the service found wrong in a document it was sent: ``field`` is where in
+    the document (``policies.1.when``), ``message`` why."""
+
+    field: str
+    message: str
+
+
 class InvalidRequest(APIError):
-    """400, 413 or 422: the request was refused as malformed."""
+    """400, 413 or 422: the request was refused as malformed.
+
+    ``problems`` lists what the service found wrong, field by field, when it says (a
+    policy file's conditions, unknown groups); empty when the answer has only ``error``.
+    """
+
+    @property
+    def problems(self) -> list[Problem]:
+        found = self.body.get("problems") if isinstance(self.body, dict) else None
+        if not isinstance(found, list):
+            return []
+        return [
+            Problem(str(item.get("field", "")), str(item.get("message", "")))
+            for item in found
+            if isinstance(item, dict)
+        ]
 
 
 class Unauthorized(APIError):
