@@ -103,6 +103,12 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/reviewers/{reviewer}"): ADMIN_ONLY,
     ("PATCH", "/api/reviewers/{reviewer}"): ADMIN_ONLY,
     ("GET", "/api/groups"): ADMIN_ONLY,
+    # -- policies (admin key only) --------------------------------------------------------------
+    ("GET", "/api/policies"): ADMIN_ONLY,
+    ("PUT", "/api/policies"): ADMIN_ONLY,
+    ("POST", "/api/policies/validate"): ADMIN_ONLY,
+    ("POST", "/api/policies/plan"): ADMIN_ONLY,
+    ("POST", "/api/policies/test"): ADMIN_ONLY,
     # -- reviewer pages (left out of /openapi.json) -----------------------------------------
     ("GET", "/"): PAGE_PUBLIC,
     ("GET", "/signin"): PAGE_PUBLIC,
@@ -385,6 +391,6 @@ def test_authorization_matrix(
     assert checked == sum(len(expected(route)) for route in ROUTES) == MATRIX_SIZE
 
 
-MATRIX_SIZE = 65 * 5 + 4 + 6 * 6
-"""65 routes by 5 callers, the 4 forms once more with their CSRF token, and the 6 admin
-routes by 6 callers (the admin key too): 365 checks."""
+MATRIX_SIZE = 65 * 5 + 4 + 11 * 6
+"""65 routes by 5 callers, the 4 forms once more with their CSRF token, and the 11 admin
+routes (reviewers, groups, policies) by 6 callers (the admin key too): 395 checks."""

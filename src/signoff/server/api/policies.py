@@ -21,17 +21,11 @@ from signoff.models.policies import (
 )
 from signoff.server.api._common import errors
 from signoff.server.auth import AdminCaller
-from signoff.server.domain import policies
+from signoff.server.domain import policies, reviewers
 from signoff.server.services import Services, get_services
 
 router = APIRouter(prefix="/api/policies", tags=["policies"], responses=errors(401, 403, 429, 503))
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-async def known_groups(services: Services) -> set[str]:
-    """Groups reviewers are in: a policy may route to them without defining them."""
-    records = await services.reviewers.all()
-    return {group for record in records if record.active for group in record.groups}
 
 
 @router.get("", response_model=PolicyVersion, responses=errors(404))
@@ -43,19 +37,21 @@ async def show(_who: AdminCaller, services: ServicesDep) -> PolicyVersion:
 @router.post("/validate", response_model=PolicyValid, responses=errors(422))
 async def validate(body: PolicyDocument, _who: AdminCaller, services: ServicesDep) -> PolicyValid:
     """Check a policy document (its conditions compiled); 422 lists every ``problem``."""
-    return policies.validate(body.document, await known_groups(services))
+    return policies.validate(body.document, await reviewers.record_groups(services))
 
 
 @router.post("/plan", response_model=PolicyPlan, responses=errors(422))
 async def plan(body: PolicyDocument, _who: AdminCaller, services: ServicesDep) -> PolicyPlan:
     """What applying the document would change."""
-    return await policies.plan(services.policies.store, body.document, await known_groups(services))
+    return await policies.plan(
+        services.policies.store, body.document, await reviewers.record_groups(services)
+    )
 
 
 @router.put("", response_model=PolicyApplied, responses=errors(409, 422))
 async def apply(body: PolicyDocument, who: AdminCaller, services: ServicesDep) -> PolicyApplied:
     """Make the document the active version (a new version only when it changed)."""
-    groups = await known_groups(services)
+    groups = await reviewers.record_groups(services)
     return await policies.apply(services.policies, body.document, groups, who)
 
 
@@ -67,7 +63,7 @@ async def test(
     return await policies.test(
         services.policies.store,
         body.document,
-        await known_groups(services),
+        await reviewers.record_groups(services),
         body.since_seconds,
         body.limit,
     )

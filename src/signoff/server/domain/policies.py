@@ -158,9 +158,9 @@ def match(compiled: Compiled, known: dict[str, Any]) -> tuple[Rule | None, list[
     for rule in compiled.rules:
         try:
             result = rule.program.execute(context)
-        except Exception as exc:
+        except Exception as exc:  # any failure of a condition means "no match"
             failed.append(rule.spec.name)
-            log.warning("policy %s: condition failed, not matched: %s", rule.spec.name, exc)
+            _log_once(compiled, rule, exc)
             continue
         if result is True:
             return rule, failed

@@ -46,6 +46,13 @@ async def directory(services: Services) -> tuple[set[str], dict[str, set[str]]]:
     return names, groups
 
 
+async def record_groups(services: Services) -> set[str]:
+    """Groups active reviewers' records put them in: a policy may route to these without
+    defining them in its own ``groups``."""
+    records = await services.reviewers.all()
+    return {group for record in records if record.active for group in record.groups}
+
+
 def to_wire(record: ReviewerRecord) -> Reviewer:
     return Reviewer(
         name=record.name,
