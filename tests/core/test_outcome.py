@@ -49,6 +49,10 @@ def test_an_approval_with_an_edit_reads_the_edit() -> None:
         "decided_by": "alice",
         "decided_at": decided.decided_at.isoformat() if decided.decided_at else None,
         "review_url": "http://127.0.0.1:8000/review/req_1",
+        "chosen_options": None,
+        "reason_code": None,
+        "approved_by": [],
+        "requested_by": None,
     }
 
 
@@ -77,3 +81,27 @@ def test_approved_is_read_from_the_enum() -> None:
 def test_the_summary_is_json_storable() -> None:
     summary = decision_summary(approval("APPROVED", decidedAt=DECIDED_AT))
     assert json.loads(json.dumps(summary)) == summary
+
+
+def test_who_approved_and_what_they_chose() -> None:
+    """An n-of-m approval names every counted approver once, in order; a superseded
+    approval (before an edit) is not one of them."""
+    decided = approval(
+        "APPROVED",
+        chosenOptions=["store_credit"],
+        reasonCode="verified",
+        requestedBy="sam",
+        approvals=[
+            {"reviewer": "dana", "at": DECIDED_AT, "counted": False},
+            {"reviewer": "erin", "at": DECIDED_AT},
+            {"reviewer": "dana", "at": DECIDED_AT},
+        ],
+    )
+    summary = decision_summary(decided)
+    assert summary["approved_by"] == ["erin", "dana"]
+    assert summary["chosen_options"] == ["store_credit"] and summary["reason_code"] == "verified"
+    assert summary["requested_by"] == "sam"
+    rejected = decision_summary(
+        approval("REJECTED", approvals=[{"reviewer": "erin", "at": DECIDED_AT}])
+    )
+    assert rejected["approved_by"] == []  # approvals toward a rejected one approved nothing
