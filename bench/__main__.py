@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--parts 1,2,3,4] [--report-only]``: run, then write REPORT.md."""
+"""``python -m bench [--quick] [--parts 1,...,7] [--report-only]``: run, then write REPORT.md."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ PARTS = {
     "4": ("subscriptions", "bench.subscriptions"),
     "5": ("engines", "bench.engines"),
     "6": ("profiles", "bench.profiles"),
+    "7": ("policies", "bench.policies"),
 }
 RESULTS = common.BENCH_DIR / "results.json"
 
@@ -34,6 +35,11 @@ def main(argv: list[str]) -> int:
 
         load_main(argv[1:])
         return 0
+    if argv and argv[0] == "_policy_load":
+        from bench.policies import load_main as policy_load_main
+
+        policy_load_main(argv[1:])
+        return 0
     if argv and argv[0] == "_receiver":
         from bench.delivery import receiver_main
 
@@ -41,7 +47,9 @@ def main(argv: list[str]) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
-    parser.add_argument("--parts", default="1,2,3,4,5,6", help="parts: 1-5, 6 (profiles)")
+    parser.add_argument(
+        "--parts", default="1,2,3,4,5,6,7", help="parts: 1-5, 6 (profiles), 7 (policies)"
+    )
     parser.add_argument("--report-only", action="store_true", help="rewrite REPORT.md only")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy profiles")
     args = parser.parse_args(argv)

@@ -56,6 +56,24 @@ compare.
 * **Subscriptions as code** scale as designed: plan of 1,000 webhooks = 2 GETs (0.07 s),
   apply = one POST each (6.1 s, bounded by the service's write rate), a no-change plan = 2
   GETs and nothing to apply.
+* **Policies (part 7, run separately on 2026-12-02 at load average 4–9 on 2 cores, so
+  read its service figures with care).** The cost of a policy is not its rules: one CEL
+  rule evaluates in ~1 µs, so 100 rules none of which matches add ~70 µs over one rule.
+  It is building the one `cel.Context` per create: `common-expression-language` converts
+  every fact into CEL values up front, ~1 µs per string or map entry, ~300–420 µs for a
+  refund batch of 20 items (22 µs without them); cProfile puts all of it inside the native
+  constructor. That cost is paid as soon as one rule exists, whether the first rule
+  matches or none does (1, 10, 100 rules: ~300, ~300, ~370 µs median). The docstring of
+  `server/domain/policies.py` (0.4 µs per evaluation vs 1,600 µs) counts the evaluation
+  only. `cel-python` is far slower for the same rules (~0.5 ms per evaluation, 105 ms per
+  create with 100 rules), which confirms the library choice. Creates/s, no policy vs 100
+  rules: the medians (64 vs 50/s) differ by 22 % but the rounds ranged 30–85/s with other
+  jobs at load 8–9, paired rounds disagree in sign, and the service's CPU per create moved
+  by +0.67 ms (IQRs overlapping): this run cannot resolve a 5 % difference. From the
+  micro-benchmark the expected cost is ~0.35 ms of a create's 4–8 ms of service CPU, 4–9 %,
+  i.e. at the target's edge; converting only the facts the rules read (`Program.variables()`
+  at compile time, or `set_variable_resolver`) would not help conditions over `details`,
+  which is what costs. Rerun `bash bench/run --parts 7` on a quiet machine for the ratio.
 
 ### Before and after: what the profiles showed and what was changed (part 6)
 

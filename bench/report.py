@@ -468,6 +468,135 @@ def subscriptions_section(part: dict[str, Any], out: list[str]) -> None:
     ]
 
 
+# ------------------------------------------------------------------ part 7
+
+
+def _micro_row(part: dict[str, Any], lib: str, n: int, case: str) -> dict[str, Any] | None:
+    for row in part["micro"]["rows"]:
+        if (row["lib"], row["rules"], row["case"]) == (lib, n, case):
+            return dict(row)
+    return None
+
+
+def policies_stats(part: dict[str, Any]) -> dict[str, Any]:
+    rows = part["service"]["throughput"]
+    st = {
+        mode: {
+            k: spread([r[k] for r in rows if r["mode"] == mode])
+            for k in ("create_per_s", "create_p50_ms", "create_p99_ms", "service_cpu_ms_per_create")
+        }
+        for mode in ("none", "rules100")
+    }
+    none, rules = st["none"]["create_per_s"].median, st["rules100"]["create_per_s"].median
+    st["slowdown"] = 1 - rules / none if none else float("nan")
+    cpu0, cpu1 = (st[m]["service_cpu_ms_per_create"].median for m in ("none", "rules100"))
+    st["cpu_extra_ms"] = cpu1 - cpu0
+    return st
+
+
+def policies_summary(part: dict[str, Any]) -> str:
+    st = policies_stats(part)
+    per = ", ".join(
+        f"{f(r['median_us'], 0)}" for n in (1, 10, 100) if (r := _micro_row(part, "cel", n, "none"))
+    )
+    verdict = "met" if st["slowdown"] < 0.05 else "missed"
+    celpy = _micro_row(part, "celpy", 100, "none")
+    lib = (
+        f"; cel-python for the same 100 rules {f(celpy['median_us'] / 1000, 1)} ms" if celpy else ""
+    )
+    return (
+        f"- **Policies (CEL) per create**: {per} µs median for 1/10/100 rules none of which "
+        f"matches (`common-expression-language`{lib}); creates/s with no policy "
+        f"{f(st['none']['create_per_s'].median)} vs 100 rules "
+        f"{f(st['rules100']['create_per_s'].median)}: {st['slowdown']:.1%} slower "
+        f"(target under 5 %: {verdict})."
+    )
+
+
+def policies_section(part: dict[str, Any], out: list[str]) -> None:
+    m, sv = part["micro"], part["service"]
+    libs = m["libraries"]
+    out += [
+        "## 7. Policies: CEL conditions on every create",
+        "",
+        f"Run on {part['date']} on this machine ({part['cpus']} cores, shared; load average "
+        f"{part['load_before']} before, {part.get('load_after', '?')} after), "
+        f"`common-expression-language` {libs['common-expression-language']} (`cel`, the "
+        f"service's) and `cel-python` {libs['cel-python'] or 'not installed'} (`celpy`, "
+        f"bench-only). Every rule is `{m['condition']}` with a threshold of its own; the "
+        f"request is a refund batch of {m['items']} payments (id, amount, reason, customer "
+        f"each) totalling 25,000.50, above every threshold: risk `high` matches rule 0, "
+        f"`low` matches none after all three clauses of every rule ran (the worst case).",
+        "",
+        f"**Micro-benchmark**: `match(compiled, request_facts(request))`, what "
+        f"`POST /api/approvals/request` runs, timed call by call in one process: "
+        f"{m['rounds']} rounds, configurations shuffled in each, {m['samples']} calls per "
+        f"configuration and round with `cel` (fewer with `celpy`); µs per create, median and "
+        f"p99 of all calls. `celpy` does the same: the facts converted once per create "
+        f"(`json_to_cel`), then every rule evaluated in order.",
+        "",
+        "| rules | first rule matches: cel median / p99 µs | none matches: cel median / p99 µs "
+        "| celpy, first matches | celpy, none matches |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    base = _micro_row(part, "cel", 0, "none")
+    if base:
+        out.append(f"| 0 (no policy) | – | {f(base['median_us'])} / {f(base['p99_us'])} | – | – |")
+    for n in (1, 10, 100):
+        cells = []
+        for lib in ("cel", "celpy"):
+            for case in ("first", "none"):
+                r = _micro_row(part, lib, n, case)
+                cells.append(f"{f(r['median_us'], 0)} / {f(r['p99_us'], 0)}" if r else "–")
+        out.append(f"| {n} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} |")
+    p = m["parts"]
+    out += [
+        "",
+        f"Where a create's time goes (medians): `request_facts` {f(p['request_facts_us']['median_us'])} µs; "
+        f"`cel.Context(variables=facts)` {f(p['cel_context_us']['median_us'], 0)} µs (the same "
+        f"facts without the 20 items: {f(p['cel_context_no_items_us']['median_us'], 0)} µs); one "
+        f"rule's `execute` on that context {f(p['cel_eval_us']['median_us'])} µs"
+        + (
+            f"; celpy: converting the facts {f(p['celpy_convert_us']['median_us'], 0)} µs, one "
+            f"evaluation {f(p['celpy_eval_us']['median_us'], 0)} µs"
+            if "celpy_convert_us" in p
+            else ""
+        )
+        + ".",
+        "",
+    ]
+    st = policies_stats(part)
+    out += [
+        f"**Against the service**: two `signoff serve` (SQLite, one process each), one with no "
+        f"policy ever applied, one with the 100 rules applied (`PUT /api/policies`); a separate "
+        f"load process ({sv['concurrency']} keep-alive connections, as part 2) creates the "
+        f"low-risk refund batch for {sv['duration_s']:.0f} s on one, then the other, order "
+        f"alternating, {sv['rounds']} rounds each after an unrecorded warm-up; the service's "
+        f"CPU from `/proc`. Median (IQR). Checked afterwards: a high-risk batch on the 100-rule "
+        f"service is routed by `{sv['probe']['rules100_high_rule']}`, a low-risk one by "
+        f"{sv['probe']['rules100_low_rule'] or 'no rule'}.",
+        "",
+        "| service | creates/s | create p50 ms | create p99 ms | service CPU ms per create |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for mode, label in (("none", "no policy"), ("rules100", "100 rules, none matches")):
+        v = st[mode]
+        out.append(
+            f"| {label} | {s(v['create_per_s'])} | {s(v['create_p50_ms'], 0)} | "
+            f"{s(v['create_p99_ms'], 0)} | {s(v['service_cpu_ms_per_create'], 2)} |"
+        )
+    out += [
+        "",
+        f"100 rules ÷ none, creates/s (medians): {1 - st['slowdown']:.3f}, i.e. "
+        f"{st['slowdown']:.1%} slower (target under 5 %: "
+        f"{'met' if st['slowdown'] < 0.05 else 'missed'}); service CPU per create "
+        f"{st['cpu_extra_ms']:+.2f} ms. Per round, creates/s: "
+        + "; ".join(f"{r['mode']} {f(r['create_per_s'], 0)}" for r in sv["throughput"])
+        + ".",
+        "",
+    ]
+
+
 # ------------------------------------------------------------------ the whole report
 
 
@@ -574,6 +703,8 @@ def summary(results: dict[str, Any]) -> list[str]:
             f"{sum(r0['noop_plan_calls'].values())} calls (reads only)."
         )
     lines += engines_summary(results.get("engines"))
+    if results.get("policies"):
+        lines.append(policies_summary(results["policies"]))
     return lines
 
 
@@ -666,4 +797,10 @@ def write_report(results: dict[str, Any]) -> None:
     engines_section(results.get("engines"), out)
     if "profiles" in results:
         wake_profile_section(results["profiles"], out)
+    if "policies" in results:
+        policies_section(results["policies"], out)
+        out += [
+            f"_Part wall time {f(results['policies'].get('wall_s', float('nan')))} s._",
+            "",
+        ]
     (OUT / "REPORT.md").write_text("\n".join(out))
