@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff.models import Approval, ApprovalStatus, RiskLevel
 from signoff.server.store.approvals import to_model
-from signoff.server.store.tables import approvals, deliveries, events
+from signoff.server.store.tables import approvals, deliveries, events, policy_versions
 
 RISK_RANK = case(
     {"critical": 4, "high": 3, "medium": 2, "low": 1},
@@ -70,6 +70,19 @@ _OPEN_STEP_NAMES = {  # {field}: reviewers | groups of the open step (``current_
         "WHERE n.value IN :{name})"
     ),
 }
+_ESCALATED_TO = {  # an SLA breached, and its escalation names one of the groups
+    "sqlite": (
+        "approvals.sla_breached_at IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(CASE WHEN "
+        "json_type(approvals.escalated_groups) = 'array' THEN approvals.escalated_groups END) "
+        "AS e WHERE e.type = 'text' AND e.value IN :{name})"
+    ),
+    "postgresql": (
+        "approvals.sla_breached_at IS NOT NULL AND EXISTS (SELECT 1 FROM "
+        "json_array_elements_text(CASE WHEN json_typeof(approvals.escalated_groups) = 'array' "
+        "THEN approvals.escalated_groups ELSE '[]'::json END) AS e(value) "
+        "WHERE e.value IN :{name})"
+    ),
+}
 
 
 def _sql(templates: dict[str, str], dialect: str, **names: str) -> str:
@@ -88,8 +101,9 @@ def steps_name_group(dialect: str, group: str) -> TextClause:
 
 
 def open_step_names(dialect: str, reviewer: str, groups: Collection[str]) -> ColumnElement[bool]:
-    """The open step names ``reviewer`` or one of ``groups``: the candidates of "waiting for
-    you", which ``eligibility.is_waiting_for`` then decides."""
+    """The open step names ``reviewer`` or one of ``groups``, or a breached SLA escalated
+    to one of ``groups``: the candidates of "waiting for you", which
+    ``eligibility.is_waiting_for`` then decides."""
     named = text(_sql(_OPEN_STEP_NAMES, dialect, field="reviewers", name="w_name")).bindparams(
         bindparam("w_name", [reviewer], expanding=True)
     )
@@ -98,7 +112,10 @@ def open_step_names(dialect: str, reviewer: str, groups: Collection[str]) -> Col
     in_group = text(_sql(_OPEN_STEP_NAMES, dialect, field="groups", name="w_groups")).bindparams(
         bindparam("w_groups", sorted(groups), expanding=True)
     )
-    return or_(named, in_group)
+    escalated = text(_sql(_ESCALATED_TO, dialect, name="w_escalated")).bindparams(
+        bindparam("w_escalated", sorted(groups), expanding=True)
+    )
+    return or_(named, in_group, escalated)
 
 
 @dataclass(frozen=True)
@@ -235,6 +252,82 @@ async def created_by(engine: AsyncEngine, approval_id: str) -> str | None:
             select(approvals.c.created_by).where(approvals.c.id == approval_id)
         )
     return str(value) if value else None
+
+
+# -- policies ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyNote:
+    """What the pages say about the policy that routed or decided an approval, beyond
+    the approval's own fields: the rule's condition, and where its SLA escalates to
+    (stored from the start; the approval reads it only once the SLA is breached)."""
+
+    condition: str | None = None
+    escalate_to: tuple[str, ...] = ()
+    within: str | None = None
+    decides: bool | None = None
+    """The rule decides approvals itself (``None``: its version is not stored)."""
+
+
+def _rule_of(document: Any, rule: str) -> dict[str, Any] | None:
+    policies = document.get("policies") if isinstance(document, dict) else None
+    for spec in policies if isinstance(policies, list) else []:
+        if isinstance(spec, dict) and spec.get("name") == rule:
+            return spec
+    return None
+
+
+def _note(spec: dict[str, Any] | None, escalate_to: Any) -> PolicyNote:
+    if spec is None:
+        return PolicyNote(escalate_to=tuple(_texts(escalate_to)))
+    sla = spec.get("sla") if isinstance(spec.get("sla"), dict) else {}
+    within = sla.get("within") if sla else None
+    return PolicyNote(
+        condition=str(spec.get("when", "true")),
+        escalate_to=tuple(_texts(escalate_to)),
+        within=str(within) if within is not None else None,
+        decides=spec.get("decide") is not None,
+    )
+
+
+def _texts(value: Any) -> list[str]:
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
+async def policy_notes(engine: AsyncEngine, approval_ids: Collection[str]) -> dict[str, PolicyNote]:
+    """For each of the approvals a policy routed or decided, its :class:`PolicyNote`
+    (two queries however many approvals: their rows, then the versions they name)."""
+    if not approval_ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    approvals.c.id,
+                    approvals.c.policy_version,
+                    approvals.c.policy_rule,
+                    approvals.c.escalated_groups,
+                )
+                .where(approvals.c.id.in_(list(approval_ids)))
+                .where(approvals.c.policy_rule.is_not(None))
+            )
+        ).all()
+        versions = {row.policy_version for row in rows if row.policy_version is not None}
+        documents: dict[int, Any] = {}
+        if versions:
+            found = await conn.execute(
+                select(policy_versions.c.version, policy_versions.c.document).where(
+                    policy_versions.c.version.in_(sorted(versions))
+                )
+            )
+            documents = {version: document for version, document in found}
+    return {
+        row.id: _note(
+            _rule_of(documents.get(row.policy_version), row.policy_rule), row.escalated_groups
+        )
+        for row in rows
+    }
 
 
 # -- webhooks and workflows -----------------------------------------------------------

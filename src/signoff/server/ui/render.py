@@ -63,6 +63,37 @@ def time_left(value: datetime | None, now: datetime | None = None) -> str:
     return "expired" if seconds <= 0 else _span(seconds) + " left"
 
 
+def sla_left(value: datetime | None, now: datetime | None = None) -> str:
+    """A policy SLA: "due in 12 min" before its time, "overdue 12 min" after."""
+    if value is None:
+        return ""
+    seconds = (value - (now or utcnow())).total_seconds()
+    return f"due in {_span(seconds)}" if seconds > 0 else f"overdue {_span(seconds)}"
+
+
+def overdue(approval: Approval, now: datetime | None = None) -> bool:
+    """Still pending past its SLA (breached by the sweep, or about to be)."""
+    if approval.is_decided or approval.sla_due_at is None:
+        return False
+    return approval.sla_breached_at is not None or approval.sla_due_at <= (now or utcnow())
+
+
+def policy_version(approval: Approval) -> str:
+    """ " (version 3)" after a policy's name, when the approval records it."""
+    return f" (version {approval.policy_version})" if approval.policy_version is not None else ""
+
+
+def routed_by_policy(approval: Approval, note: Any = None) -> bool:
+    """A policy routed it (who decides), rather than deciding it itself. ``note``: the
+    page's :class:`~signoff.server.store.pages.PolicyNote`, which knows whether the rule
+    decides; without one an auto-decided approval counts as decided by its policy (an
+    ``on_expiry`` one was routed first, which the note tells)."""
+    if approval.policy_rule is None:
+        return False
+    decides = getattr(note, "decides", None)
+    return not (approval.auto_decided if decides is None else decides)
+
+
 def urgent(value: datetime | None, now: datetime | None = None) -> bool:
     """Under an hour left: the inbox marks it."""
     return value is not None and (value - (now or utcnow())).total_seconds() < 3600
@@ -128,9 +159,14 @@ def who_decides(approval: Approval) -> str:
     if len(approval.steps) == 1 and step.is_open_to_all and step.required_approvals == 1:
         return ""
     where = f"Step {step.number} of {len(approval.steps)}: " if len(approval.steps) > 1 else ""
+    escalated = (
+        f"; escalated to {describe([], approval.escalated_groups)}"
+        if approval.escalated_groups
+        else ""
+    )
     return (
         f"{where}{describe(step.reviewers, step.groups)}, "
-        f"{len(step.approvals)} of {plural(step.required_approvals, 'approval')}"
+        f"{len(step.approvals)} of {plural(step.required_approvals, 'approval')}{escalated}"
     )
 
 
@@ -148,6 +184,9 @@ templates.filters.update(
     ago=ago,
     time_left=time_left,
     urgent=urgent,
+    sla_left=sla_left,
+    overdue=overdue,
+    policy_version=policy_version,
     iso=iso,
     when=when,
     pretty=pretty,
@@ -155,7 +194,13 @@ templates.filters.update(
     safe_link=safe_link,
     who_decides=who_decides,
 )
-templates.globals.update(static=static, version=__version__, describe=describe, plural=plural)
+templates.globals.update(
+    static=static,
+    version=__version__,
+    describe=describe,
+    plural=plural,
+    routed_by_policy=routed_by_policy,
+)
 
 
 def render(name: str, **context: Any) -> str:

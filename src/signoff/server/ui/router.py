@@ -373,6 +373,9 @@ async def history(request: Request, services: ServicesDep) -> Response:
     names = {r.name for r in await reviewers.listing(services)} | set(deciders)
     groups = {g.name for g in await reviewers.groups(services)}
     rows = [(approval, changes_of(approval)) for approval in found.items]
+    notes = await queries.policy_notes(
+        services.approvals.engine, [a.id for a in found.items if a.policy_rule]
+    )
     base = {
         "status": filters.status.value.lower() if filters.status else "",
         "action": filters.action or "",
@@ -388,6 +391,7 @@ async def history(request: Request, services: ServicesDep) -> Response:
         "history.html",
         nav="history",
         rows=rows,
+        policy_notes=notes,
         total=found.total,
         filters=filters,
         actions=actions,
@@ -461,9 +465,12 @@ async def review_context(
     services: Services, approval: Approval, me: ReviewerRecord
 ) -> dict[str, Any]:
     refusal, no_approve = may_decide(approval, me)
+    engine = services.approvals.engine
+    notes = await queries.policy_notes(engine, [approval.id]) if approval.policy_rule else {}
     return {
         "approval": approval,
-        "created_by": await queries.created_by(services.approvals.engine, approval.id),
+        "policy": notes.get(approval.id),
+        "created_by": await queries.created_by(engine, approval.id),
         "deliveries": await services.outbox.for_subject(approval.id),
         "changes": changes_of(approval),
         "refusal": refusal,

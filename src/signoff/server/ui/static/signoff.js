@@ -23,8 +23,10 @@
     return Math.floor(seconds / 86400) + " days";
   };
   const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  let flipTimer = null;
   const refreshTimes = (root) => {
     const now = Date.now();
+    let nextFlip = Infinity;  // the soonest SLA or expiry still ahead: its text changes then
     for (const el of (root || document).querySelectorAll("time[data-rel]")) {
       const at = Date.parse(el.getAttribute("datetime") || "");
       if (Number.isNaN(at)) continue;
@@ -33,11 +35,26 @@
       else if (kind === "left") {
         el.textContent = at <= now ? "expired" : span((at - now) / 1000) + " left";
         el.classList.toggle("urgent", at - now < 3600 * 1000);
+        if (at > now) nextFlip = Math.min(nextFlip, at);
+      } else if (kind === "sla") {
+        // A policy's SLA: "due in 12 min", then "overdue 12 min", clearly marked.
+        const late = at <= now;
+        el.textContent = (late ? "overdue " : "due in ") + span((at - now) / 1000);
+        el.classList.toggle("overdue", late);
+        const box = el.closest(".sla");
+        if (box) box.classList.toggle("sla-overdue", late);
+        if (!late) nextFlip = Math.min(nextFlip, at);
       } else if (kind === "abs" && !el.dataset.done) {
         el.title = el.textContent.trim();
         el.textContent = absolute.format(new Date(at));
         el.dataset.done = "1";
       }
+    }
+    const wait = nextFlip - now;
+    if (wait < 60 * 1000 && (!flipTimer || !root)) {
+      // Under a minute to go: the seconds count, and the flip shows when it happens.
+      if (flipTimer) window.clearTimeout(flipTimer);
+      flipTimer = window.setTimeout(() => { flipTimer = null; refreshTimes(); }, Math.min(wait, 1000) + 20);
     }
   };
 
