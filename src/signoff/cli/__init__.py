@@ -13,6 +13,7 @@ from signoff._version import __version__
 from signoff.cli.approvals import approvals
 from signoff.cli.demo import demo
 from signoff.cli.keys import keys
+from signoff.cli.policies import policies
 from signoff.cli.reviewers import groups_group, reviewers
 from signoff.cli.subscriptions import subscriptions
 from signoff.cli.webhooks import webhooks
@@ -45,6 +46,7 @@ for command in (
     approvals,
     reviewers,
     groups_group,
+    policies,
     webhooks,
     workflows,
     subscriptions,
