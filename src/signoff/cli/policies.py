@@ -200,14 +200,20 @@ def validate_command(
                 }
             )
         else:
-            out.print(f"{escape(policy_file)}: valid shape ({counts}; conditions not compiled)")
+            out.print(
+                f"{escape(policy_file)}: valid shape ({counts}; conditions not compiled)",
+                soft_wrap=True,
+            )
         return
     with policy_client(url, admin_key, loaded) as client:
         valid = client.validate(loaded.file)
     if as_json:
         _echo_json(valid.to_wire())
         return
-    out.print(f"{escape(policy_file)}: valid ({valid.policies} policies, {valid.groups} groups)")
+    out.print(
+        f"{escape(policy_file)}: valid ({valid.policies} policies, {valid.groups} groups)",
+        soft_wrap=True,
+    )
 
 
 def _value(value: Any) -> str:
@@ -308,7 +314,10 @@ def show_command(url: str, admin_key: str | None, as_json: bool) -> None:
         out.print("no policy applied yet (signoff policies apply FILE)")
         return
     by = f" by {active.created_by}" if active.created_by else ""
-    out.print(f"version {active.version}, applied {active.to_wire()['createdAt']}{escape(by)}")
+    out.print(
+        f"version {active.version}, applied {active.to_wire()['createdAt']}{escape(by)}",
+        soft_wrap=True,
+    )
     click.echo(yaml.safe_dump(active.document, sort_keys=False, allow_unicode=True), nl=False)
 
 
