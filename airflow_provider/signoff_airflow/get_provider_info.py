@@ -18,7 +18,9 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "signoff",
         "name": "signoff",
-        "description": "Human sign-off for DAGs, and webhook subscriptions as code.",
+        "description": (
+            "Human sign-off for DAGs, and approval policies and webhook subscriptions as code."
+        ),
         "state": "ready",
         "versions": [__version__],
         "integrations": [
@@ -36,6 +38,7 @@ def get_provider_info() -> dict[str, Any]:
                     "signoff_airflow.operators.branch",
                     "signoff_airflow.operators.webhooks",
                     "signoff_airflow.operators.subscriptions",
+                    "signoff_airflow.operators.policies",
                 ],
             }
         ],
@@ -78,6 +81,11 @@ def get_provider_info() -> dict[str, Any]:
                     "timeout": {
                         "label": "Request timeout (seconds)",
                         "schema": {"type": ["integer", "null"], "minimum": 1, "default": 30},
+                    },
+                    "admin_key": {
+                        "label": "Admin key (policies only; optional)",
+                        "description": "signoff serve's admin key, for ApplyPoliciesOperator",
+                        "schema": {"type": ["string", "null"], "format": "password"},
                     },
                 },
                 "ui-field-behaviour": {

@@ -1,13 +1,18 @@
 """The connection to an approvals API: ``signoff serve`` (embedded) or the hosted service.
 
 The hook owns the connection and hands out the core's clients; it has no HTTP code of
-its own. A connection is ``host`` (the base URL), ``password`` (the API key) and two
-extras: ``service`` (``embedded`` or ``hosted``) and ``timeout`` (seconds per request).
+its own. A connection is ``host`` (the base URL), ``password`` (the API key) and three
+extras: ``service`` (``embedded`` or ``hosted``), ``timeout`` (seconds per request) and
+``admin_key`` (optional: an admin key of ``signoff serve``, which only
+:class:`~signoff_airflow.operators.policies.ApplyPoliciesOperator` uses; the API key
+cannot manage policies). To keep the admin key away from the DAGs that only ask for
+approvals, put it on a connection of its own (``host`` and ``admin_key``, no password)
+and give that connection's id to the policies operator.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +21,9 @@ from airflow.sdk import BaseHook
 from signoff.client import (
     ApprovalsClient,
     AsyncApprovalsClient,
+    AsyncPoliciesClient,
     NotFound,
+    PoliciesClient,
     SignoffError,
     Unauthorized,
 )
@@ -35,9 +42,12 @@ class ServiceSettings:
     """What a client needs, read from an Airflow connection (never serialized anywhere)."""
 
     base_url: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     service: str = EMBEDDED
     timeout: float = 30.0
+    admin_key: str | None = field(default=None, repr=False)
+    """``signoff serve``'s admin key (the ``admin_key`` extra): policies only."""
+    conn_id: str | None = None
 
     @property
     def can_withdraw(self) -> bool:
@@ -49,6 +59,23 @@ class ServiceSettings:
 
     def async_client(self) -> AsyncApprovalsClient:
         return AsyncApprovalsClient(self.base_url, api_key=self.api_key, timeout=self.timeout)
+
+    def _admin_key(self) -> str:
+        if not self.admin_key:
+            raise ValueError(
+                f"connection {self.conn_id}: managing policies needs an admin key of signoff "
+                "serve in the extra admin_key (the API key in password cannot manage them)"
+            )
+        if self.service != EMBEDDED:
+            raise ValueError(f"connection {self.conn_id}: policies are signoff serve's only")
+        return self.admin_key
+
+    def policies(self) -> PoliciesClient:
+        return PoliciesClient(self.base_url, admin_key=self._admin_key(), timeout=self.timeout)
+
+    def async_policies(self) -> AsyncPoliciesClient:
+        key = self._admin_key()
+        return AsyncPoliciesClient(self.base_url, admin_key=key, timeout=self.timeout)
 
 
 def settings_from_connection(conn: Connection) -> ServiceSettings:
@@ -70,6 +97,8 @@ def settings_from_connection(conn: Connection) -> ServiceSettings:
         api_key=conn.password or None,
         service=service,
         timeout=float(extra.get("timeout") or 30.0),
+        admin_key=extra.get("admin_key") or None,
+        conn_id=conn.conn_id,
     )
 
 
@@ -107,6 +136,14 @@ class SignoffHook(BaseHook):
         """A new asynchronous client; close it (``async with await hook.get_async_client()``)."""
         return (await self.asettings()).async_client()
 
+    def get_policies_client(self) -> PoliciesClient:
+        """A new client of the policies API with the connection's ``admin_key`` extra
+        (:class:`ValueError` when it has none); close it."""
+        return self.settings.policies()
+
+    async def get_async_policies_client(self) -> AsyncPoliciesClient:
+        return (await self.asettings()).async_policies()
+
     def test_connection(self) -> tuple[bool, str]:
         """Read an approval that does not exist: 404 proves URL and key, 401 the key is wrong."""
         try:
@@ -124,9 +161,9 @@ class SignoffHook(BaseHook):
     # Older cores read the form from the hook; Airflow 3.2+ reads get_provider_info().
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
-        from wtforms import IntegerField, StringField
+        from wtforms import IntegerField, PasswordField, StringField
         from wtforms.validators import AnyOf, NumberRange, Optional
 
         return {
@@ -141,6 +178,10 @@ class SignoffHook(BaseHook):
                 widget=BS3TextFieldWidget(),
                 validators=[Optional(), NumberRange(min=1)],
                 default=30,
+            ),
+            "admin_key": PasswordField(
+                lazy_gettext("Admin key (policies only; optional)"),
+                widget=BS3PasswordFieldWidget(),
             ),
         }
 
