@@ -1,4 +1,5 @@
-"""signoff for Prefect: approvals for flows, and webhook subscriptions as code."""
+"""signoff for Prefect: approvals for flows, and approval policies and webhook subscriptions
+as code."""
 
 from signoff_prefect.approvals import (
     ApprovalCancelled,
@@ -12,6 +13,7 @@ from signoff_prefect.approvals import (
     wait_for_decision,
 )
 from signoff_prefect.credentials import SignoffCredentials, SignoffWebhooksCredentials
+from signoff_prefect.policies import apply_policies
 from signoff_prefect.subscriptions import apply_subscriptions
 from signoff_prefect.suspend import ApprovalDecision, request_approval_and_suspend
 
@@ -26,6 +28,7 @@ __all__ = [
     "DecisionTimeout",
     "SignoffCredentials",
     "SignoffWebhooksCredentials",
+    "apply_policies",
     "apply_subscriptions",
     "approval_outcome",
     "request_approval",

@@ -11,8 +11,10 @@ from pydantic import Field, SecretStr
 from signoff.client import (
     ApprovalsClient,
     AsyncApprovalsClient,
+    AsyncPoliciesClient,
     AsyncWebhooksClient,
     AsyncWorkflowsClient,
+    PoliciesClient,
     WebhooksClient,
     WorkflowsClient,
     webhooks_key,
@@ -36,7 +38,13 @@ DOCS = "https://github.com/signoff-dev/signoff#prefect"
 
 
 class SignoffCredentials(CredentialsBlock):
-    """Connects flows to a signoff approvals service (signoff serve, or the hosted API)."""
+    """Connects flows to a signoff approvals service (signoff serve, or the hosted API).
+
+    ``admin_key`` (optional) is an admin key of ``signoff serve`` (``--admin-key
+    NAME=KEY`` or ``signoff keys create --kind admin``): only the policies API takes it
+    (:func:`~signoff_prefect.policies.apply_policies`), and ``api_key`` cannot manage
+    policies. Keep it in a block of its own, used only by the flows that apply policies.
+    """
 
     _block_type_name = "Signoff Credentials"
     _logo_url: ClassVar[Any] = LOGO
@@ -56,6 +64,10 @@ with credentials.get_client() as client:
     )
     api_key: SecretStr = Field(description="API key the service gave this pipeline.")
     timeout: float = Field(default=30.0, description="Seconds before a request gives up.")
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="Admin key of signoff serve, for applying approval policies (optional).",
+    )
 
     @overload
     def get_client(self, client_type: Literal["sync"] = "sync") -> ApprovalsClient: ...
@@ -82,6 +94,24 @@ with credentials.get_client() as client:
         """A new asynchronous client; close it (``async with ... as client:``)."""
         key = self.api_key.get_secret_value()
         return AsyncApprovalsClient(self.base_url, api_key=key, timeout=self.timeout)
+
+    def get_policies_client(self) -> PoliciesClient:
+        """A new client of the policies API, with ``admin_key`` (:class:`ValueError`
+        without one); close it."""
+        return PoliciesClient(self.base_url, admin_key=self._admin_key, timeout=self.timeout)
+
+    def get_async_policies_client(self) -> AsyncPoliciesClient:
+        key = self._admin_key
+        return AsyncPoliciesClient(self.base_url, admin_key=key, timeout=self.timeout)
+
+    @property
+    def _admin_key(self) -> str:
+        if self.admin_key is None or not self.admin_key.get_secret_value():
+            raise ValueError(
+                "managing policies needs an admin key of signoff serve in the block's "
+                "admin_key (the api_key cannot manage them)"
+            )
+        return self.admin_key.get_secret_value()
 
 
 class SignoffWebhooksCredentials(CredentialsBlock):
