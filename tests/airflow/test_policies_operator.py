@@ -282,6 +282,42 @@ def test_a_big_refund_waits_for_two_of_finance(fresh: str) -> None:
     assert decision["note"] == "checked"
 
 
+def test_a_big_refund_past_its_sla_may_be_decided_by_leads(fresh: str, tmp_path: Path) -> None:
+    """The example file with a 3-second SLA instead of 30 minutes: lee (leads) may not
+    approve before it passes, and may once it has (the escalation)."""
+    quick = tmp_path / "policies.yaml"
+    quick.write_text(POLICIES.read_text().replace("within: 30m", "within: 3s"))
+    from airflow.sdk import DAG
+
+    with DAG("policies_quick_sla", schedule=None, catchup=False) as setup:
+        ApplyPoliciesOperator(
+            task_id="apply", policy_path=str(quick), mode="apply", signoff_conn_id="signoff_admin"
+        )
+    assert task_states(run_dag(setup)) == {"apply": "success"}
+    tokens = {name: add_reviewer(fresh, name) for name in ("ana", "lee")}
+    dag = refund_dag("policies_sla_refund", 25000.0)
+
+    def escalated(approval: Approval) -> None:
+        assert approval.sla_due_at is not None and approval.sla_breached_at is None
+        with ApprovalsClient(fresh, reviewer_token=tokens["lee"]) as lee:
+            with pytest.raises(Unauthorized):
+                lee.approve(approval.id)  # not finance, and the SLA has not passed
+            with ApprovalsClient(fresh, api_key=API_KEY) as client:
+                deadline = time.monotonic() + 30
+                while client.get(approval.id).sla_breached_at is None:
+                    assert time.monotonic() < deadline, "the SLA was never marked breached"
+                    time.sleep(0.2)
+            assert lee.approve(approval.id).status is ApprovalStatus.PENDING
+        with ApprovalsClient(fresh, reviewer_token=tokens["ana"]) as ana:
+            ana.approve(approval.id)
+
+    with OnPending(fresh, dag.dag_id, escalated):
+        run = run_dag(dag)
+    assert task_states(run) == {"approve_refunds": "success"}
+    decision = xcoms(run)[("approve_refunds", "return_value")]
+    assert decision["approved_by"] == ["lee", "ana"]
+
+
 def test_arguments_are_checked_when_the_dag_is_parsed() -> None:
     with pytest.raises(ValueError, match="mode"):
         ApplyPoliciesOperator(task_id="t", policy_path="p.yaml", mode="destroy")
