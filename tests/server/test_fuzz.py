@@ -27,7 +27,7 @@ from schemathesis import Case, CheckContext, GenerationMode, Response
 from signoff.server.app import create_app
 from signoff.server.config import Settings
 from signoff.server.process import ServiceProcess
-from tests.conftest import API_KEY, CKO_SECRET_KEY, REVIEWER_TOKEN, launcher
+from tests.conftest import ADMIN_KEY, API_KEY, CKO_SECRET_KEY, REVIEWER_TOKEN, launcher
 from tests.pg import fresh_database
 from tests.receiver import receiver
 
@@ -38,6 +38,7 @@ MAX_WAIT_MS = 50
 """Long-polls (``waitMs``, ``maxWaitMs``) are cut to this so a generated 30 s wait stays short."""
 
 CKO_PREFIXES = ("/webhooks", "/workflows", "/events", "/deliveries")
+ADMIN_PREFIXES = ("/api/reviewers", "/api/groups", "/api/policies")
 
 
 def credentials(path: str) -> dict[str, str]:
@@ -46,6 +47,8 @@ def credentials(path: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {REVIEWER_TOKEN}"}
     if path.startswith(CKO_PREFIXES):
         return {"Authorization": f"Bearer {CKO_SECRET_KEY}"}
+    if path.startswith(ADMIN_PREFIXES):
+        return {"Authorization": f"Bearer {ADMIN_KEY}"}
     return {"x-api-key": API_KEY}
 
 
@@ -203,6 +206,7 @@ class Resources:
             ids["action_id"] = workflow["actions"][0]["id"]
             ids["condition_id"] = workflow["conditions"][0]["id"]
         ids.update(event_id=self.event_id, subject_id=self.subject_id, delivery_id=self.delivery_id)
+        ids["reviewer"] = "alice"  # --reviewer-token alice=...: known to every service
         return {name: value for name, value in ids.items() if name in names}
 
 

@@ -34,13 +34,13 @@ async def show(_who: AdminCaller, services: ServicesDep) -> PolicyVersion:
     return await policies.active(services.policies.store)
 
 
-@router.post("/validate", response_model=PolicyValid, responses=errors(422))
+@router.post("/validate", response_model=PolicyValid, responses=errors(400, 413, 422))
 async def validate(body: PolicyDocument, _who: AdminCaller, services: ServicesDep) -> PolicyValid:
     """Check a policy document (its conditions compiled); 422 lists every ``problem``."""
     return policies.validate(body.document, await reviewers.record_groups(services))
 
 
-@router.post("/plan", response_model=PolicyPlan, responses=errors(422))
+@router.post("/plan", response_model=PolicyPlan, responses=errors(400, 413, 422))
 async def plan(body: PolicyDocument, _who: AdminCaller, services: ServicesDep) -> PolicyPlan:
     """What applying the document would change."""
     return await policies.plan(
@@ -48,14 +48,14 @@ async def plan(body: PolicyDocument, _who: AdminCaller, services: ServicesDep) -
     )
 
 
-@router.put("", response_model=PolicyApplied, responses=errors(409, 422))
+@router.put("", response_model=PolicyApplied, responses=errors(400, 409, 413, 422))
 async def apply(body: PolicyDocument, who: AdminCaller, services: ServicesDep) -> PolicyApplied:
     """Make the document the active version (a new version only when it changed)."""
     groups = await reviewers.record_groups(services)
     return await policies.apply(services.policies, body.document, groups, who)
 
 
-@router.post("/test", response_model=PolicyTestReport, responses=errors(422))
+@router.post("/test", response_model=PolicyTestReport, responses=errors(400, 413, 422))
 async def test(
     body: PolicyTestRequest, _who: AdminCaller, services: ServicesDep
 ) -> PolicyTestReport:

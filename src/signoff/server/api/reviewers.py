@@ -27,7 +27,10 @@ async def list_reviewers(_who: AdminCaller, services: ServicesDep) -> dict[str, 
 
 
 @router.post(
-    "/reviewers", status_code=201, response_model=ReviewerCreated, responses=errors(409, 422)
+    "/reviewers",
+    status_code=201,
+    response_model=ReviewerCreated,
+    responses=errors(400, 409, 413, 422),
 )
 async def add_reviewer(
     body: ReviewerCreate, _who: AdminCaller, services: ServicesDep
@@ -41,7 +44,9 @@ async def get_reviewer(reviewer: str, _who: AdminCaller, services: ServicesDep) 
     return await reviewers.get(services, reviewer)
 
 
-@router.patch("/reviewers/{reviewer}", response_model=Reviewer, responses=errors(404, 422))
+@router.patch(
+    "/reviewers/{reviewer}", response_model=Reviewer, responses=errors(400, 404, 413, 422)
+)
 async def update_reviewer(
     reviewer: str, body: ReviewerUpdate, _who: AdminCaller, services: ServicesDep
 ) -> Reviewer:
