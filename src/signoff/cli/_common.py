@@ -71,6 +71,49 @@ def management_options(func: F) -> F:
     return func
 
 
+ADMIN_KEY_ENV = "SIGNOFF_ADMIN_KEY"
+
+
+def admin_hints(what: str) -> dict[int, str]:
+    """What to say when the service refuses the admin key of a command managing ``what``."""
+    return {
+        401: f"check the admin key (--api-key or {ADMIN_KEY_ENV})",
+        403: f"pass an admin key with --api-key or {ADMIN_KEY_ENV}: an API key or a reviewer "
+        f"token cannot manage {what} (signoff serve --admin-key NAME=KEY, or signoff keys "
+        "create --kind admin)",
+    }
+
+
+def admin_options(*, required: bool, with_json: bool = False) -> Callable[[F], F]:
+    """``--url`` and the admin key (``--api-key`` / SIGNOFF_ADMIN_KEY) of the commands
+    that manage reviewers, groups and policies; ``with_json`` adds ``--json``."""
+    options = [
+        click.option(
+            "--url",
+            default=DEFAULT_URL,
+            show_default=True,
+            envvar="SIGNOFF_URL",
+            help="The signoff service.",
+        ),
+        click.option(
+            "--api-key",
+            "admin_key",
+            envvar=ADMIN_KEY_ENV,
+            required=required,
+            help=f"Admin key (or {ADMIN_KEY_ENV}); an API key or reviewer token is refused.",
+        ),
+    ]
+    if with_json:
+        options.append(click.option("--json", "as_json", is_flag=True, help="Print JSON."))
+
+    def decorate(func: F) -> F:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 def health(state: Any) -> str:
     """An endpoint's health as one coloured cell."""
     if state is None or state.status == "healthy":

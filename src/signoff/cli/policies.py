@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Column, Table
 
-from signoff.cli._common import DEFAULT_URL, F, err, out
+from signoff.cli._common import ADMIN_KEY_ENV, F, admin_hints, err, out
+from signoff.cli._common import admin_options as common_admin_options
 from signoff.client import PoliciesClient, SignoffError
 from signoff.client.errors import APIError, InvalidRequest
 
@@ -35,14 +36,7 @@ if TYPE_CHECKING:
     from signoff.models.policies import PolicyChange, PolicyPlan, PolicyTestReport
     from signoff.policies.spec import LoadedFile
 
-ADMIN_KEY_ENV = "SIGNOFF_ADMIN_KEY"
-
-HINTS = {
-    401: f"check the admin key (--api-key or {ADMIN_KEY_ENV})",
-    403: f"pass an admin key with --api-key or {ADMIN_KEY_ENV}: an API key or a reviewer "
-    "token cannot manage policies (signoff serve --admin-key NAME=KEY, or signoff keys "
-    "create --kind admin)",
-}
+HINTS = admin_hints("policies")
 
 SIGNS = {
     "add": "[green]+[/]",
@@ -80,28 +74,8 @@ def policies() -> None:
     """
 
 
-def admin_options(func: F) -> F:
-    """``--url`` and the admin key of every command that talks to the service."""
-    for option in reversed(
-        [
-            click.option(
-                "--url",
-                default=DEFAULT_URL,
-                show_default=True,
-                envvar="SIGNOFF_URL",
-                help="The signoff service.",
-            ),
-            click.option(
-                "--api-key",
-                "admin_key",
-                envvar=ADMIN_KEY_ENV,
-                help=f"Admin key (or {ADMIN_KEY_ENV}); an API key or reviewer token is refused.",
-            ),
-            click.option("--json", "as_json", is_flag=True, help="Print JSON."),
-        ]
-    ):
-        func = option(func)
-    return func
+admin_options = common_admin_options(required=False, with_json=True)
+"""The key is checked by the command itself, so that a missing one exits 1, not 2."""
 
 
 def file_argument(func: F) -> F:

@@ -17,43 +17,14 @@ from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
-from signoff.cli._common import DEFAULT_URL, F, err, out
+from signoff.cli._common import F, admin_hints, err, out
+from signoff.cli._common import admin_options as common_admin_options
 from signoff.client import ReviewersClient, SignoffError
 from signoff.client.errors import APIError
 from signoff.models import Reviewer
 
-ADMIN_KEY_ENV = "SIGNOFF_ADMIN_KEY"
-
-HINTS = {
-    401: f"check the admin key (--api-key or {ADMIN_KEY_ENV})",
-    403: f"pass an admin key with --api-key or {ADMIN_KEY_ENV}: an API key or a reviewer "
-    "token cannot manage reviewers (signoff serve --admin-key NAME=KEY, or signoff keys "
-    "create --kind admin)",
-}
-
-
-def admin_options(func: F) -> F:
-    """``--url`` and the admin key (``--api-key``) of every reviewers and groups command."""
-    for option in reversed(
-        [
-            click.option(
-                "--url",
-                default=DEFAULT_URL,
-                show_default=True,
-                envvar="SIGNOFF_URL",
-                help="The signoff service.",
-            ),
-            click.option(
-                "--api-key",
-                "admin_key",
-                envvar=ADMIN_KEY_ENV,
-                required=True,
-                help=f"Admin key (or {ADMIN_KEY_ENV}); an API key or reviewer token is refused.",
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
+HINTS = admin_hints("reviewers")
+admin_options = common_admin_options(required=True)
 
 
 def json_option(func: F) -> F:
