@@ -33,6 +33,30 @@ def check_name(value: str) -> str:
 
 Name = Annotated[str, AfterValidator(check_name)]
 
+MAX_TARGETS = 20
+_EMAIL = re.compile(r"[^@\s:/]+@[^@\s:/]+\.[^@\s:/]+")
+_SLACK_APP = re.compile(r"slack-app:[#@]?[A-Za-z0-9._-]{1,80}")
+_URL = re.compile(r"[a-z][a-z0-9+.-]{1,30}://\S{1,2000}")
+
+
+def check_target(value: str) -> str:
+    """Where a notification goes: an email address, ``slack-app:#channel`` (signoff's Slack
+    app, with buttons) or a chat/push URL Apprise speaks (``slack://``, ``msteams://``,
+    ``discord://``, ``ntfy://``, ``json://``...; the server checks that it knows it)."""
+    value = value.strip()
+    if value.startswith("mailto:"):
+        value = value.removeprefix("mailto:")
+    if _EMAIL.fullmatch(value) or _SLACK_APP.fullmatch(value) or _URL.fullmatch(value):
+        return value
+    raise ValueError(
+        f"{value[:60]!r} is not a notification target: give an email address, "
+        "slack-app:#channel, or a URL such as slack://..., msteams://..., ntfy://... or "
+        "json://host/path"
+    )
+
+
+Target = Annotated[str, AfterValidator(check_target)]
+
 
 def unique(values: list[str], what: str) -> list[str]:
     if len(set(values)) != len(values):
@@ -108,6 +132,8 @@ class Reviewer(WireModel):
     name: str
     email: str | None = None
     groups: list[str] = Field(default_factory=list)
+    notify: list[str] = Field(default_factory=list)
+    """Chat or push targets, shown with their tokens masked (the email is told too)."""
     active: bool = True
     created_at: UtcDateTime | None = None
     configured: bool = False
@@ -120,6 +146,7 @@ class ReviewerCreate(WireModel):
     name: Name
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     groups: list[Name] = Field(default_factory=list, max_length=MAX_NAMES)
+    notify: list[Target] = Field(default_factory=list, max_length=MAX_TARGETS)
 
     @model_validator(mode="after")
     def _distinct(self) -> ReviewerCreate:
@@ -132,6 +159,7 @@ class ReviewerUpdate(WireModel):
 
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     groups: list[Name] | None = Field(default=None, max_length=MAX_NAMES)
+    notify: list[Target] | None = Field(default=None, max_length=MAX_TARGETS)
     active: bool | None = None
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from signoff._specfile import SpecError, duplicate_keys, loc_of, parse, problem, problems
-from signoff.models.reviewers import MAX_NAMES, MAX_REQUIRED, MAX_STEPS, Name, unique
+from signoff.models.reviewers import MAX_NAMES, MAX_REQUIRED, MAX_STEPS, Name, Target, unique
 
 MAX_POLICIES = 500
 MAX_CONDITION = 4000
@@ -54,8 +54,9 @@ class _Strict(BaseModel):
 
 class GroupSpec(_Strict):
     members: list[Name] = Field(default_factory=list, max_length=1000)
-    notify: list[str] = Field(default_factory=list, max_length=50)
-    """Where to tell the group (email addresses or notification URLs; see notifications)."""
+    notify: list[Target] = Field(default_factory=list, max_length=50)
+    """Where to tell the group (email addresses, ``slack-app:#channel`` or chat/push URLs)
+    when an approval opens for it, besides its members' own targets."""
 
     _members = field_validator("members")(lambda v: unique(v, "members"))
 
@@ -71,7 +72,8 @@ class SlaSpec(_Strict):
     """How long the approval may wait for its decision before the SLA is breached."""
     escalate_to: list[Name] = Field(default_factory=list, max_length=MAX_NAMES)
     """Groups that may also decide once the SLA is breached."""
-    notify: list[str] = Field(default_factory=list, max_length=50)
+    notify: list[Target] = Field(default_factory=list, max_length=50)
+    """Who else to tell once the SLA is breached."""
 
     _within = field_validator("within")(lambda v: (seconds_of(v), v)[1])
 

@@ -30,6 +30,7 @@ from signoff.server.auth import AnyCaller
 from signoff.server.config import Settings
 from signoff.server.delivery.worker import DeliveryWorker
 from signoff.server.domain import approvals as domain_approvals
+from signoff.server.domain import links
 from signoff.server.domain.policies import ActivePolicies
 from signoff.server.hub import DecisionHub
 from signoff.server.inputs import InputGuard
@@ -66,6 +67,7 @@ async def sweep_expired(services: Services) -> None:
         try:
             await domain_approvals.expire_due(services)
             await domain_approvals.breach_slas(services)
+            await domain_approvals.remind_due(services)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -126,6 +128,7 @@ async def start(
         limiter=RateLimiter(settings.rate_limit),
         auth_failures=RateLimiter(settings.auth_failure_rate, settings.auth_failure_rate * 10),
         metrics=metrics,
+        link_key=links.key_of(secret),
     )
 
 

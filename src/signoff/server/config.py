@@ -12,8 +12,10 @@ environment name cannot differ between the command line, the environment and
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -131,6 +133,40 @@ class Settings(BaseSettings):
         description="Seconds between re-reads of stored keys, so rotation needs no restart.",
     )
 
+    smtp_url: str | None = Field(
+        None,
+        description="Mail server for notifications: smtp://user:pass@host:587 (STARTTLS "
+        "when offered; ?starttls=require insists) or smtps://host:465 (TLS); unset: no email.",
+    )
+    smtp_from: str = Field(
+        "signoff <signoff@localhost>", description="From address of notification emails."
+    )
+    slack_bot_token: str | None = Field(
+        None,
+        description="Slack app mode: the bot token (xoxb-...) that posts approvals with "
+        "Approve / Reject buttons to slack-app:#channel targets.",
+    )
+    slack_signing_secret: str | None = Field(
+        None,
+        description="Slack app mode: the app's signing secret; /slack/interactions refuses "
+        "requests it did not sign.",
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", description="Slack's Web API base (a stand-in's in tests)."
+    )
+    remind_after: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds after which reviewers who have not decided are reminded, and "
+        "again every as many seconds; 0: no reminders.",
+    )
+    decision_link_ttl: float = Field(
+        7 * 24 * 3600.0,
+        ge=1,
+        description="Seconds a signed decision link stays valid (never past the approval's "
+        "expiry).",
+    )
+
     @field_validator("api_keys", "reviewer_tokens", "admin_keys", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
@@ -145,6 +181,13 @@ class Settings(BaseSettings):
         if isinstance(values, list | tuple) and all(isinstance(v, str) for v in values):
             return parse_networks(list(values))
         return values
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str | None) -> str | None:
+        if value is not None:
+            smtp_target(value)
+        return value
 
     @field_validator("api_key_file", "reviewer_token_file")
     @classmethod
@@ -211,3 +254,38 @@ def parse_networks(values: list[str]) -> list[IPNetwork]:
             except ValueError:
                 raise ValueError(f"not an IP address or network: {item!r}") from None
     return networks
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    use_tls: bool
+    start_tls: bool | None
+    """``None``: STARTTLS when the server offers it; ``True``: refuse a server without."""
+
+
+def smtp_target(url: str) -> SmtpTarget:
+    """``smtp://user:pass@host:port`` -> where and how to send; ``ValueError`` says why not."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("not an SMTP URL: use smtp://user:pass@host:587 or smtps://host:465")
+    query = dict(parse_qsl(parts.query))
+    starttls = query.get("starttls", "auto").lower()
+    if starttls not in ("auto", "require", "never"):
+        raise ValueError("starttls must be auto, require or never")
+    tls = parts.scheme == "smtps"
+    try:
+        port = parts.port or (465 if tls else 587)
+    except ValueError:
+        raise ValueError("the SMTP URL's port is not a number") from None
+    return SmtpTarget(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        use_tls=tls,
+        start_tls=None if tls or starttls == "auto" else starttls == "require",
+    )

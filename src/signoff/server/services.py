@@ -36,8 +36,10 @@ class Services:
     idempotency: IdempotencyStore
     limiter: RateLimiter
     auth_failures: RateLimiter
-    metrics: ServiceMetrics
     """Charged per client address on a wrong key or sign-in (slows guessing)."""
+    metrics: ServiceMetrics
+    link_key: bytes
+    """Signs decision links (derived from the service secret: ``domain.links.key_of``)."""
 
 
 async def get_services(request: Request) -> Services:

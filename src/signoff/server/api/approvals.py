@@ -25,9 +25,10 @@ from signoff.models import (
     WaitRequest,
     WaitResult,
 )
+from signoff.models.notifications import NotificationList
 from signoff.server.api._common import body_hash, errors
 from signoff.server.auth import AnyCaller, ApiCaller, ReviewerCaller
-from signoff.server.domain import approvals
+from signoff.server.domain import approvals, notifications
 from signoff.server.hub import Watch
 from signoff.server.metrics import ServiceMetrics
 from signoff.server.services import Services, get_services
@@ -247,3 +248,16 @@ async def callbacks(
     """The callback of an approval and every attempt made to deliver it."""
     await load(services, approval_id)
     return {"data": await services.outbox.for_subject(approval_id)}
+
+
+@router.get(
+    "/{approval_id}/notifications",
+    response_model=NotificationList,
+    responses=errors(401, 404),
+)
+async def approval_notifications(
+    approval_id: str, _who: AnyCaller, services: ServicesDep
+) -> NotificationList:
+    """Who was told of the approval, how (email, chat, Slack), why, and every attempt."""
+    await load(services, approval_id)
+    return NotificationList(data=await notifications.listing(services, approval_id))

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import httpcore
@@ -16,11 +17,12 @@ from signoff.retry_after import retry_after_seconds
 from signoff.server.config import IPNetwork, Settings
 from signoff.server.delivery.guard import Blocked, GuardedBackend, check_url
 from signoff.server.delivery.health import Verdict, settle
+from signoff.server.delivery.notify import Notifier
 from signoff.server.delivery.signing import headers_for
 from signoff.server.metrics import ServiceMetrics
 from signoff.server.store.db import write
 from signoff.server.store.events import health_rows, save_health
-from signoff.server.store.kinds import DeliveryKind, DeliveryState
+from signoff.server.store.kinds import NOTIFICATION_KINDS, DeliveryKind, DeliveryState
 from signoff.server.store.outbox import Attempt, DueDelivery, OutboxStore, record_attempts
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,15 @@ CONCURRENCY = 64
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """Read at most this much of a receiver's answer; keep the first 500 characters."""
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: int | None = None
+    error: str | None = None
+    excerpt: str | None = None
+    retry_after: float | None = None
+    retry: bool = True
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
@@ -76,6 +87,7 @@ class DeliveryWorker:
         self.settings = settings
         self.signing_secret = signing_secret
         self.wakeup = asyncio.Event()
+        self.notifier = Notifier(settings)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.delivery_timeout),
             follow_redirects=False,
@@ -87,6 +99,7 @@ class DeliveryWorker:
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.notifier.close()
 
     async def run(self) -> None:
         """Keep up to ``CONCURRENCY`` sends in flight; settle finished ones in batches.
@@ -138,6 +151,27 @@ class DeliveryWorker:
                 )
                 await save_health(conn, before, after, switched_off)
 
+    async def _post(self, item: DueDelivery) -> _Outcome:
+        """An HTTP delivery (callback, webhook, workflow action) through the guard."""
+        await check_url(item.url, self.settings.outbound_allow)
+        body = item.payload.encode()
+        request = self.http.build_request(
+            "POST", item.url, content=body, headers=headers_for(item, body, self.signing_secret)
+        )
+        response = await self.http.send(request, stream=True)
+        try:
+            status = response.status_code
+            excerpt = await read_capped(response) or None
+        finally:
+            await response.aclose()
+        if response.is_success:
+            return _Outcome(status, excerpt=excerpt)
+        retry_after = retry_after_seconds(response) if status in (429, 503) else None
+        return _Outcome(
+            status, f"receiver answered {status}", excerpt, retry_after,
+            retry=status not in GIVE_UP_STATUSES,
+        )  # fmt: skip
+
     def backoff(self, attempt: int) -> float:
         delay = min(
             self.settings.delivery_backoff_cap, self.settings.delivery_backoff_base * 2**attempt
@@ -147,32 +181,25 @@ class DeliveryWorker:
     async def _send(self, item: DueDelivery) -> Attempt:
         """One attempt; never raises (what went wrong is the attempt's error)."""
         started = time.monotonic()
-        status: int | None = None
-        error: str | None = None
-        excerpt: str | None = None
-        retry_after: float | None = None
-        retry = True
+        outcome = _Outcome()
         try:
-            await check_url(item.url, self.settings.outbound_allow)
-            body = item.payload.encode()
-            request = self.http.build_request(
-                "POST", item.url, content=body, headers=headers_for(item, body, self.signing_secret)
-            )
-            response = await self.http.send(request, stream=True)
-            try:
-                status = response.status_code
-                excerpt = await read_capped(response) or None
-            finally:
-                await response.aclose()
-            if not response.is_success:
-                error = f"receiver answered {status}"
-                retry = status not in GIVE_UP_STATUSES
-                if status in (429, 503):
-                    retry_after = retry_after_seconds(response)
+            if item.kind in NOTIFICATION_KINDS:
+                sent = await self.notifier.send(item)
+                outcome = _Outcome(None, sent.error, sent.excerpt, None, sent.retry)
+            else:
+                outcome = await self._post(item)
         except Blocked as exc:
-            error, retry = f"blocked: {exc}", False
+            outcome = _Outcome(error=f"blocked: {exc}", retry=False)
         except Exception as exc:  # httpx errors, and anything else a send can raise
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            outcome = _Outcome(error=said)
+        status, error, excerpt, retry_after, retry = (
+            outcome.status,
+            outcome.error,
+            outcome.excerpt,
+            outcome.retry_after,
+            outcome.retry,
+        )
         duration_ms = int((time.monotonic() - started) * 1000)
         attempts = item.attempt_count + 1
         next_at: datetime | None = None

@@ -25,11 +25,25 @@ from signoff.models import (
     DecisionRequest,
     RecordedApproval,
 )
-from signoff.server.domain import eligibility, events, policies, reviewers, schemas
-from signoff.server.domain.errors import AlreadyDecided, Conflict, Forbidden, Invalid, NotFound
+from signoff.server.domain import (
+    eligibility,
+    events,
+    notifications,
+    policies,
+    reviewers,
+    schemas,
+)
+from signoff.server.domain.errors import (
+    AlreadyDecided,
+    Conflict,
+    Forbidden,
+    Invalid,
+    LinkRefused,
+    NotFound,
+)
 from signoff.server.ids import new_id
 from signoff.server.services import Services
-from signoff.server.store import outbox
+from signoff.server.store import links, outbox
 from signoff.server.store.approvals import OPEN_TO_ALL, Decision, stored_recorded
 from signoff.server.store.credentials import Principal
 from signoff.server.store.db import write
@@ -44,9 +58,13 @@ __all__ = [
     "expire",
     "expire_due",
     "get",
+    "remind_due",
     "review",
     "submit",
 ]
+
+
+USED_LINK = "This link was already used. Open the review page to see where the approval stands."
 
 
 def utcnow() -> datetime:
@@ -101,6 +119,7 @@ async def submit(
         "request_hash": request_hash if scoped else None,
         **routing_values(request),
         **policy_values(compiled, rule, now),
+        "remind_at": notifications.remind_at(services, now),
     }
     try:
         async with write(store.engine) as conn:
@@ -112,6 +131,8 @@ async def submit(
                     rule.spec.name, rule.spec.decide == "approve", rule.spec.note
                 )
                 approval = await _conclude(conn, services, row, decision)
+            else:
+                await notifications.opened(conn, services, approval, "requested")
             await store.notify(conn, approval.id)
     except IntegrityError:  # a concurrent twin with the same key committed first
         if not scoped or (existing := await _by_key(services, scoped, request_hash)) is None:
@@ -258,6 +279,7 @@ async def _conclude(
     approval = store.model(decided)
     await events.publish_in(conn, lifecycle_event(event_type(decision), approval))
     await _queue_callback(conn, decided, approval)
+    await notifications.decided(conn, services, approval)
     await store.notify(conn, approval.id)
     return approval
 
@@ -274,7 +296,11 @@ async def _queue_callback(conn: AsyncConnection, row: RowMapping, approval: Appr
 
 
 async def review(
-    services: Services, approval_id: str, body: DecisionRequest, who: Principal
+    services: Services,
+    approval_id: str,
+    body: DecisionRequest,
+    who: Principal,
+    link: str | None = None,
 ) -> Approval:
     """A reviewer's approve or reject, under every rule of who may decide.
 
@@ -284,6 +310,9 @@ async def review(
     reviewer approving twice: :class:`Conflict`. An edit (or another choice of options)
     restarts the open step's count with the editor's approval. All of it happens under
     the approval's row lock, so concurrent approvals are each counted exactly once.
+
+    ``link``: the nonce of the signed decision link this comes from; it is recorded with
+    the decision, so the link works once (a second use, even at the same time, is refused).
     """
     reviewer = await reviewers.lookup(services, who.name)
     await get(services, approval_id)  # expires it if its time is up: then it is decided
@@ -293,6 +322,8 @@ async def review(
         if row is None:
             raise await _not_pending(services, conn, approval_id)
         now = store.model(row)
+        if link is not None and await links.used(store.engine, link, conn):
+            raise LinkRefused(USED_LINK, "link_used")
         if (why := eligibility.refusal(now, reviewer)) is not None:
             raise Forbidden(why, "not_eligible")
         if (problem := eligibility.reason_problem(now, body.reason_code)) is not None:
@@ -308,6 +339,8 @@ async def review(
             approval = await _conclude(conn, services, row, decision)
         else:
             approval = await _approve(conn, services, row, now, body, who.name)
+        if link is not None:
+            await links.use(conn, link, approval_id, who.name, body.decision)
     wake(services, approval_id)
     return approval
 
@@ -360,6 +393,8 @@ async def _approve(
         "edit_round": (row["edit_round"] or 0) + (1 if edited else 0),
         "current_step": index + 1 if satisfied and not last else index,
     }
+    if satisfied and not last:  # the next step's reviewers get their own reminder time
+        values["remind_at"] = notifications.remind_at(services)
     row = await store.save_progress(conn, row["id"], values)
     if satisfied and last:
         decision = Decision(
@@ -373,8 +408,9 @@ async def _approve(
         )
         return await _conclude(conn, services, row, decision)
     approval = store.model(row)
-    if satisfied:  # the next step opens: subscribers see the progress
+    if satisfied:  # the next step opens: subscribers see the progress, its reviewers hear
         await events.publish_in(conn, lifecycle_event("approval_step_approved", approval))
+        await notifications.opened(conn, services, approval, "step")
     await store.notify(conn, approval.id)
     return approval
 
@@ -442,10 +478,28 @@ async def breach_slas(services: Services, limit: int = 200) -> list[Approval]:
         breached = [store.model(row) for row in rows]
         for approval in breached:
             await events.publish_in(conn, lifecycle_event("approval_sla_breached", approval))
+            await notifications.opened(conn, services, approval, "escalated")
             await store.notify(conn, approval.id)
     if breached:
         wake(services, *(approval.id for approval in breached))
     return breached
+
+
+async def remind_due(services: Services, limit: int = 200) -> list[Approval]:
+    """The reminder sweep: reviewers still waited for hear again every ``--remind-after``
+    seconds; each approval's reminder is taken by exactly one process."""
+    upcoming = notifications.remind_at(services)
+    if upcoming is None:
+        return []
+    store = services.approvals
+    async with write(store.engine) as conn:
+        rows = await store.remind_due(conn, upcoming, limit)
+        reminded = [store.model(row) for row in rows]
+        for approval in reminded:
+            await notifications.opened(conn, services, approval, "reminder")
+    if reminded:
+        services.worker.kick()
+    return reminded
 
 
 async def expire_due(services: Services, limit: int = 200) -> list[Approval]:

@@ -52,3 +52,17 @@ class AlreadyDecided(Conflict):
             f"approval {approval.id} is already {approval.status.value}", "already_decided"
         )
         self.approval = approval
+
+
+class LinkRefused(DomainError):
+    """A signed decision link that cannot decide: expired, used, or its approval decided."""
+
+    status = 410
+    code = "link_refused"
+
+
+class LinkInvalid(LinkRefused):
+    """A link this service did not sign as it stands (changed or cut short)."""
+
+    status = 404
+    code = "link_invalid"

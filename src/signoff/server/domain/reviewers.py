@@ -12,6 +12,7 @@ from dataclasses import replace
 from sqlalchemy.exc import IntegrityError
 
 from signoff.models import Group, Reviewer, ReviewerCreate, ReviewerCreated, ReviewerUpdate
+from signoff.server.delivery import targets
 from signoff.server.domain.errors import Conflict, Invalid, NotFound
 from signoff.server.services import Services
 from signoff.server.store.credentials import configured_entries, insert_key, stored_entries
@@ -58,6 +59,7 @@ def to_wire(record: ReviewerRecord) -> Reviewer:
         name=record.name,
         email=record.email,
         groups=sorted(record.groups),
+        notify=[targets.mask_target(t) for t in record.notify],
         active=record.active,
         created_at=record.created_at,
         configured=not record.stored,
@@ -89,7 +91,9 @@ async def add(services: Services, body: ReviewerCreate) -> ReviewerCreated:
         async with write(services.reviewers.engine) as conn:
             if await services.reviewers.get(body.name, conn) is not None:
                 raise Conflict(f"reviewer {body.name} already exists", "reviewer_exists")
-            await services.reviewers.insert(conn, body.name, body.email, body.groups)
+            await services.reviewers.insert(
+                conn, body.name, body.email, body.groups, _chat_targets(body.notify)
+            )
             _, token = await insert_key(conn, "reviewer", body.name)
     except IntegrityError:  # a concurrent add of the same name committed first
         raise Conflict(f"reviewer {body.name} already exists", "reviewer_exists") from None
@@ -99,12 +103,21 @@ async def add(services: Services, body: ReviewerCreate) -> ReviewerCreated:
     return ReviewerCreated(**to_wire(record).model_dump(), token=token)
 
 
+def _chat_targets(values: list[str]) -> list[str]:
+    try:
+        return targets.chat_targets(values)
+    except ValueError as exc:
+        raise Invalid(str(exc), "bad_target") from None
+
+
 async def update(services: Services, name: str, body: ReviewerUpdate) -> Reviewer:
     """Replace what ``body`` gives. A token holder with no record gets one (so groups can
     be given to ``--reviewer-token`` reviewers); deactivating revokes stored tokens."""
     values = body.model_dump(exclude_unset=True)
     if not values:
-        raise Invalid("give email, groups or active")
+        raise Invalid("give email, groups, notify or active")
+    if values.get("notify") is not None:
+        values["notify"] = _chat_targets(values["notify"])
     async with write(services.reviewers.engine) as conn:
         record = await services.reviewers.get(name, conn)
         if record is None:

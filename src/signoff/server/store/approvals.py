@@ -330,6 +330,31 @@ class ApprovalStore:
         )
         return list(result.mappings())
 
+    async def remind_due(
+        self, conn: AsyncConnection, upcoming: datetime, limit: int = 200
+    ) -> list[RowMapping]:
+        """PENDING approvals whose reminder is due, moved on to ``upcoming`` and returned,
+        each by exactly one caller (the conditional update, as for SLAs)."""
+        now = utcnow()
+        due = (
+            select(approvals.c.id)
+            .where(approvals.c.status == ApprovalStatus.PENDING.value)
+            .where(approvals.c.remind_at <= now)
+            .limit(limit)
+        )
+        ids = list(await conn.scalars(due))
+        if not ids:
+            return []
+        result = await conn.execute(
+            update(approvals)
+            .where(approvals.c.id.in_(ids))
+            .where(approvals.c.status == ApprovalStatus.PENDING.value)
+            .where(approvals.c.remind_at <= now)
+            .values(remind_at=upcoming)
+            .returning(*approvals.c)
+        )
+        return list(result.mappings())
+
     async def due_ids(self, limit: int = 200) -> list[str]:
         """PENDING approvals past their deadline."""
         async with self.engine.connect() as conn:

@@ -183,7 +183,11 @@ class EventStore:
     ) -> list[Delivery]:
         """Event deliveries (never callbacks), newest first, each with every attempt."""
         return await outbox.deliveries_of(
-            self.engine, subject_id=event_id, target_id=target_id, callbacks=False, limit=limit
+            self.engine,
+            subject_id=event_id,
+            target_id=target_id,
+            kinds=outbox.EVENT_KINDS,
+            limit=limit,
         )
 
     async def replay(self, delivery_id: str, *, caller: str | None = None) -> str | None:

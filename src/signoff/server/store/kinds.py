@@ -12,6 +12,12 @@ class DeliveryKind(str, Enum):
     """An event, to a webhook subscribed to its type (seed 002)."""
     WORKFLOW = "workflow"
     """An event, to an action of a workflow whose conditions hold (seed 001)."""
+    EMAIL = "email"
+    """A notification to a reviewer or group, by SMTP (``mailto:`` URL)."""
+    CHAT = "chat"
+    """A notification to a chat or push target Apprise speaks (Slack, Teams, ntfy, ...)."""
+    SLACK = "slack"
+    """A notification with Approve / Reject buttons, posted by signoff's Slack app."""
 
 
 class DeliveryState(str, Enum):
@@ -24,3 +30,7 @@ class DeliveryState(str, Enum):
 
 REPLAYABLE = frozenset({DeliveryState.DELIVERED, DeliveryState.FAILED})
 """A pending delivery is still being tried: replaying it would send it twice."""
+
+
+NOTIFICATION_KINDS = frozenset({DeliveryKind.EMAIL, DeliveryKind.CHAT, DeliveryKind.SLACK})
+"""Deliveries that tell people rather than call machines (the review page lists them)."""

@@ -7,6 +7,7 @@ processes on one PostgreSQL never send the same attempt twice at once.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -20,13 +21,15 @@ from signoff.models.events import Delivery, DeliveryAttemptOut
 from signoff.secrets import mask_url
 from signoff.server.ids import new_id
 from signoff.server.store.db import write
-from signoff.server.store.kinds import DeliveryKind, DeliveryState
+from signoff.server.store.kinds import NOTIFICATION_KINDS, DeliveryKind, DeliveryState
 from signoff.server.store.tables import deliveries, delivery_attempts, events
 
 if TYPE_CHECKING:
     from signoff.server.store.events import Subscriber
 
 LEASE = timedelta(seconds=60)
+CALLBACKS = frozenset({DeliveryKind.CALLBACK})
+EVENT_KINDS = frozenset({DeliveryKind.WEBHOOK, DeliveryKind.WORKFLOW})
 
 
 def utcnow() -> datetime:
@@ -258,8 +261,36 @@ class OutboxStore:
 
     async def for_subject(self, subject_id: str) -> list[CallbackDelivery]:
         """An approval's callback deliveries, oldest first, with every attempt."""
-        found = await deliveries_of(self.engine, subject_id=subject_id, callbacks=True)
+        found = await deliveries_of(self.engine, subject_id=subject_id, kinds=CALLBACKS)
         return [as_callback(delivery) for delivery in reversed(found)]
+
+    async def notifications_for(
+        self, approval_id: str
+    ) -> list[tuple[RowMapping, list[RowMapping]]]:
+        """An approval's notification rows, oldest first, each with every attempt."""
+        kinds = [kind.value for kind in NOTIFICATION_KINDS]
+        async with self.engine.connect() as conn:
+            rows = (
+                (
+                    await conn.execute(
+                        select(deliveries)
+                        .where(deliveries.c.subject_id == approval_id, deliveries.c.kind.in_(kinds))
+                        .order_by(deliveries.c.created_at, deliveries.c.id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            attempts = await attempts_of(conn, [row["id"] for row in rows])
+        return [(row, attempts[row["id"]]) for row in rows]
+
+
+def shown_url(kind: str, url: str) -> str:
+    """A delivery's URL without its secrets: the password of an HTTP URL masked; of a chat
+    or push URL (whose path is its tokens) only the service (``slack://…``)."""
+    if kind == DeliveryKind.CHAT.value:
+        return url.split("://", 1)[0] + "://…"
+    return mask_url(url)
 
 
 def to_model(row: RowMapping, attempts: list[RowMapping]) -> Delivery:
@@ -273,7 +304,7 @@ def to_model(row: RowMapping, attempts: list[RowMapping]) -> Delivery:
         kind=row["kind"],
         target_id=row["target_id"],
         workflow_id=row["workflow_id"],
-        url=mask_url(row["url"]),
+        url=shown_url(row["kind"], row["url"]),
         state=row["state"],
         attempt_count=row["attempt_count"],
         next_attempt_on=row["next_attempt_at"] if pending else None,
@@ -317,10 +348,10 @@ async def deliveries_of(
     *,
     subject_id: str | None = None,
     target_id: str | None = None,
-    callbacks: bool,
+    kinds: frozenset[DeliveryKind],
     limit: int = 100,
 ) -> list[Delivery]:
-    """Callbacks (``callbacks``) or event deliveries, newest first, with their attempts."""
+    """Deliveries of these kinds, newest first, with their attempts."""
     query = select(deliveries, events.c.type.label("event_type")).join(
         events, events.c.id == deliveries.c.subject_id, isouter=True
     )
@@ -328,8 +359,7 @@ async def deliveries_of(
         query = query.where(deliveries.c.subject_id == subject_id)
     if target_id is not None:
         query = query.where(deliveries.c.target_id == target_id)
-    kind = deliveries.c.kind == DeliveryKind.CALLBACK.value
-    query = query.where(kind if callbacks else ~kind)
+    query = query.where(deliveries.c.kind.in_([kind.value for kind in kinds]))
     query = query.order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc()).limit(limit)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
@@ -351,3 +381,51 @@ async def attempts_of(
         for attempt in rows.mappings():
             found[attempt["delivery_id"]].append(attempt)
     return found
+
+
+@dataclass(frozen=True)
+class SentNotification:
+    url: str
+    payload: str
+    posted: dict[str, str] | None
+    """Where a Slack app message landed (``channel``, ``ts``), so it can be updated."""
+
+
+async def notifications_of(conn: AsyncConnection, approval_id: str) -> list[SentNotification]:
+    """The notifications queued for an approval, oldest first (in the caller's
+    transaction: the decision that tells everyone reads them under its row lock)."""
+    kinds = [kind.value for kind in NOTIFICATION_KINDS]
+    rows = (
+        (
+            await conn.execute(
+                select(deliveries.c.id, deliveries.c.url, deliveries.c.payload, deliveries.c.kind)
+                .where(deliveries.c.subject_id == approval_id, deliveries.c.kind.in_(kinds))
+                .order_by(deliveries.c.created_at, deliveries.c.id)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    slack = [row["id"] for row in rows if row["kind"] == DeliveryKind.SLACK.value]
+    attempts = await attempts_of(conn, slack)
+    found = []
+    for row in rows:
+        posted = None
+        for attempt in attempts.get(row["id"], []):
+            posted = _posted(attempt["response_excerpt"]) or posted
+        found.append(SentNotification(row["url"], row["payload"], posted))
+    return found
+
+
+def _posted(excerpt: str | None) -> dict[str, str] | None:
+    try:
+        value = json.loads(excerpt or "")
+    except ValueError:
+        return None
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("channel"), str)
+        and isinstance(value.get("ts"), str)
+    ):
+        return {"channel": value["channel"], "ts": value["ts"]}
+    return None

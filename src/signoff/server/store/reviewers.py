@@ -22,6 +22,7 @@ class ReviewerRecord:
     name: str
     email: str | None = None
     groups: frozenset[str] = field(default_factory=frozenset)
+    notify: tuple[str, ...] = ()
     active: bool = True
     created_at: datetime | None = None
     stored: bool = True
@@ -33,6 +34,7 @@ class ReviewerRecord:
             name=row["name"],
             email=row["email"],
             groups=frozenset(str(g) for g in groups),
+            notify=tuple(str(t) for t in row["notify"]) if isinstance(row["notify"], list) else (),
             active=bool(row["active"]),
             created_at=row["created_at"],
         )
@@ -57,13 +59,24 @@ class ReviewerStore:
             return [ReviewerRecord.from_row(row) for row in rows]
 
     async def insert(
-        self, conn: AsyncConnection, name: str, email: str | None, groups: list[str]
+        self,
+        conn: AsyncConnection,
+        name: str,
+        email: str | None,
+        groups: list[str],
+        notify: list[str] | None = None,
     ) -> None:
         """Raises ``IntegrityError`` when the name is taken."""
         now = datetime.now(timezone.utc)
         await conn.execute(
             reviewers.insert().values(
-                name=name, email=email, groups=groups, active=True, created_at=now, updated_at=now
+                name=name,
+                email=email,
+                groups=groups,
+                notify=notify or [],
+                active=True,
+                created_at=now,
+                updated_at=now,
             )
         )
 

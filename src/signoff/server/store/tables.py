@@ -141,8 +141,11 @@ approvals = Table(
     Column("sla_due_at", UTCDateTime),
     Column("sla_breached_at", UTCDateTime),
     Column("escalated_groups", StoredJSON),  # who may also decide once the SLA is breached
+    # notifications (0007): when the reviewers still waited for are reminded next
+    Column("remind_at", UTCDateTime),
     Index("ix_approvals_status_created", "status", "created_at"),
     Index("ix_approvals_status_sla", "status", "sla_due_at"),
+    Index("ix_approvals_status_remind", "status", "remind_at"),
     Index("ix_approvals_status_expires", "status", "expires_at"),
 )
 
@@ -269,6 +272,7 @@ reviewers = Table(
     Column("name", String(200), primary_key=True),
     Column("email", String(320)),
     Column("groups", StoredJSON, nullable=False),  # list of group names
+    Column("notify", StoredJSON),  # chat/push URLs (0007); the email is told too
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -281,4 +285,14 @@ sessions = Table(
     Column("reviewer", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("revoked_at", UTCDateTime),
+)
+
+decision_links = Table(
+    "decision_links",
+    metadata,
+    Column("nonce", String(40), primary_key=True),  # what the signed link carries
+    Column("approval_id", String(40), nullable=False, index=True),
+    Column("reviewer", String(200), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("used_at", UTCDateTime, nullable=False),
 )
