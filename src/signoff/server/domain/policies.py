@@ -35,6 +35,7 @@ from signoff.models.policies import (
     RuleReport,
 )
 from signoff.policies.spec import PolicyFile, PolicySpec, seconds_of
+from signoff.server.delivery import targets
 from signoff.server.domain.errors import Conflict, Invalid, NotFound
 from signoff.server.store.credentials import Principal
 from signoff.server.store.db import write
@@ -75,10 +76,16 @@ def digest(document: dict[str, Any]) -> str:
 
 
 def compile_document(
-    document: dict[str, Any], known_groups: set[str], version: int | None = None
+    document: dict[str, Any],
+    known_groups: set[str],
+    version: int | None = None,
+    new: bool = False,
 ) -> Compiled:
     """Check and compile a policy document; :class:`Invalid` with every problem (field,
-    message) when it cannot be used. ``known_groups``: groups reviewers are in."""
+    message) when it cannot be used. ``known_groups``: groups reviewers are in. ``new``:
+    a document being validated, planned or applied, whose notification targets are also
+    checked against what Apprise knows (a stored version is never refused for that: an
+    unknown target is skipped when sending)."""
     try:
         parsed = PolicyFile.model_validate(document)
     except ValidationError as exc:
@@ -104,10 +111,24 @@ def compile_document(
             problems.append(
                 (f"policies.{index}", f"no group named {group} (define it under groups)")
             )
+    if new:
+        problems += target_problems(parsed)
     if problems:
         raise Invalid(_summary(problems), "policy_invalid", problems)
     reads = frozenset(name for rule in rules for name in rule.program.variables())
     return Compiled(version=version, file=parsed, rules=tuple(rules), reads=reads)
+
+
+def target_problems(parsed: PolicyFile) -> list[tuple[str, str]]:
+    """Notification targets of the file that the service could not send to."""
+    found = []
+    for name, group in parsed.groups.items():
+        for problem in targets.check_targets(group.notify, "notify"):
+            found.append((f"groups.{name}.notify", problem.removeprefix("notify: ")))
+    for index, spec in enumerate(parsed.policies):
+        for problem in targets.check_targets(spec.sla.notify if spec.sla else [], "notify"):
+            found.append((f"policies.{index}.sla.notify", problem.removeprefix("notify: ")))
+    return found
 
 
 def _message(text: str) -> str:
@@ -306,12 +327,12 @@ async def active(store: PolicyStore) -> PolicyVersion:
 
 
 def validate(document: dict[str, Any], known_groups: set[str]) -> PolicyValid:
-    compiled = compile_document(document, known_groups)
+    compiled = compile_document(document, known_groups, new=True)
     return PolicyValid(policies=len(compiled.rules), groups=len(compiled.file.groups))
 
 
 async def plan(store: PolicyStore, document: dict[str, Any], known_groups: set[str]) -> PolicyPlan:
-    draft = compile_document(document, known_groups)
+    draft = compile_document(document, known_groups, new=True)
     row = await store.latest()
     before = row["document"] if row is not None else {}
     changes = diff(before, draft.file.document())
@@ -356,7 +377,7 @@ async def apply(
 ) -> PolicyApplied:
     """Store the document as the next version unless it is the active one already."""
     store = cache.store
-    draft = compile_document(document, known_groups)
+    draft = compile_document(document, known_groups, new=True)
     canonical = draft.file.document()
     try:
         async with write(store.engine) as conn:
@@ -413,7 +434,7 @@ async def test(
 ) -> PolicyTestReport:
     """Replay stored approvals against a draft: per rule, what it would have auto-decided
     or routed differently from what happened."""
-    draft = compile_document(document, known_groups)
+    draft = compile_document(document, known_groups, new=True)
     since = datetime.now(timezone.utc) - timedelta(seconds=since_seconds)
     rows = await store.approvals_since(since, limit)
     reports = {rule.spec.name: RuleReport(name=rule.spec.name) for rule in draft.rules}
