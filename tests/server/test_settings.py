@@ -21,7 +21,7 @@ from signoff.cli import main
 from signoff.cli.keys import keys
 from signoff.cli.serve import serve
 from signoff.server import app as app_module
-from signoff.server.config import Settings, env_name, option_name
+from signoff.server.config import Settings, env_name, option_name, smtp_target
 
 CONTRACT = {
     # option: (field, environment variable) -- names users and tests already rely on
@@ -46,6 +46,13 @@ CONTRACT = {
     "--delivery-timeout": ("delivery_timeout", "SIGNOFF_DELIVERY_TIMEOUT"),
     "--rate-limit": ("rate_limit", "SIGNOFF_RATE_LIMIT"),
     "--auth-failure-rate": ("auth_failure_rate", "SIGNOFF_AUTH_FAILURE_RATE"),
+    "--smtp-url": ("smtp_url", "SIGNOFF_SMTP_URL"),
+    "--smtp-from": ("smtp_from", "SIGNOFF_SMTP_FROM"),
+    "--slack-bot-token": ("slack_bot_token", "SIGNOFF_SLACK_BOT_TOKEN"),
+    "--slack-signing-secret": ("slack_signing_secret", "SIGNOFF_SLACK_SIGNING_SECRET"),
+    "--slack-api-url": ("slack_api_url", "SIGNOFF_SLACK_API_URL"),
+    "--remind-after": ("remind_after", "SIGNOFF_REMIND_AFTER"),
+    "--decision-link-ttl": ("decision_link_ttl", "SIGNOFF_DECISION_LINK_TTL"),
 }
 
 DEFAULTS = {
@@ -66,6 +73,10 @@ DEFAULTS = {
     "delivery_max_attempts": 12,
     "sweep_interval": 1.0,
     "keyring_refresh": 5.0,
+    "smtp_url": None,
+    "slack_api_url": "https://slack.com/api/",
+    "remind_after": 0.0,
+    "decision_link_ttl": 7 * 24 * 3600.0,
 }
 
 
@@ -117,6 +128,13 @@ def samples(tmp_path: Path) -> dict[str, tuple[list[str], Any]]:
         "delivery_max_attempts": (["3"], 3),
         "sweep_interval": (["0.25"], 0.25),
         "keyring_refresh": (["0.5"], 0.5),
+        "smtp_url": (["smtp://u:p@mail.example:2525"], "smtp://u:p@mail.example:2525"),
+        "smtp_from": (["ops <ops@example.com>"], "ops <ops@example.com>"),
+        "slack_bot_token": (["xoxb-1"], "xoxb-1"),
+        "slack_signing_secret": (["s3cret"], "s3cret"),
+        "slack_api_url": (["http://127.0.0.1:9/api/"], "http://127.0.0.1:9/api/"),
+        "remind_after": (["3600"], 3600.0),
+        "decision_link_ttl": (["600"], 600.0),
     }
 
 
@@ -184,6 +202,38 @@ def test_a_bad_variable_is_named(started: list[Settings]) -> None:
     assert result.exit_code == 2
     assert "SIGNOFF_OUTBOUND_ALLOW" in result.output and "'nope'" in result.output
     assert not started
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://mail.example", "not an SMTP URL"),
+        ("smtp://mail.example?starttls=maybe", "starttls must be auto, require or never"),
+        ("smtp://mail.example:port", "port is not a number"),
+    ],
+)
+def test_a_bad_smtp_url_is_refused_before_the_service_starts(
+    started: list[Settings], url: str, said: str
+) -> None:
+    result = run("--smtp-url", url)
+    assert result.exit_code == 2
+    assert said in result.output and "--smtp-url" in result.output
+    assert not started
+
+
+def test_smtp_urls_say_how_to_reach_the_mail_server() -> None:
+    plain = smtp_target("smtp://ops%40corp:p%3Ass@mail.example")
+    assert (plain.host, plain.port, plain.username, plain.password) == (
+        "mail.example",
+        587,
+        "ops@corp",
+        "p:ss",
+    )
+    assert (plain.use_tls, plain.start_tls) == (False, None)  # STARTTLS when offered
+    assert smtp_target("smtp://m:25?starttls=require").start_tls is True
+    assert smtp_target("smtp://m:25?starttls=never").start_tls is False
+    tls = smtp_target("smtps://m")
+    assert (tls.port, tls.use_tls, tls.start_tls) == (465, True, None)
 
 
 def test_settings_in_code_take_field_names() -> None:
