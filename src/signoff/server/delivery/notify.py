@@ -11,7 +11,6 @@ import json
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 from signoff.server.config import Settings, smtp_target
@@ -46,14 +45,17 @@ class Notifier:
             return Sent("the stored notification is not an object", retry=False)
         try:
             if item.kind is DeliveryKind.EMAIL:
-                return await self._email(item.url.removeprefix("mailto:"), message)
+                return await self._email(item.id, item.url.removeprefix("mailto:"), message)
             if item.kind is DeliveryKind.CHAT:
                 return await self._chat(item.url, message)
             return await self._slack_post(item.url.removeprefix("slack-app:"), message)
         except Blocked as exc:
             return Sent(f"blocked: {exc}", retry=False)
 
-    async def _email(self, to: str, message: dict[str, Any]) -> Sent:
+    async def _email(self, delivery_id: str, to: str, message: dict[str, Any]) -> Sent:
+        """One message per delivery, whatever the attempt: its ``Message-ID`` is the
+        delivery's, so a resend after a crash between sending and recording it is the
+        same message to mail clients and relays."""
         import aiosmtplib
 
         if not self.settings.smtp_url:
@@ -63,7 +65,7 @@ class Notifier:
         mail["Subject"] = str(message.get("subject", "signoff"))
         mail["From"] = self.settings.smtp_from
         mail["To"] = to
-        mail["Message-ID"] = make_msgid(domain="signoff")
+        mail["Message-ID"] = f"<{delivery_id}@signoff>"
         mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
         mail.set_content(str(message.get("text", "")))
         if message.get("html"):
