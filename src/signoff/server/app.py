@@ -22,6 +22,7 @@ from signoff.server.api import (
     inbound,
     policies,
     reviewers,
+    slack,
     webhooks,
     workflows,
 )
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(events.router)
     app.include_router(reviewers.router)
     app.include_router(policies.router)
+    app.include_router(slack.router)
     app.include_router(ui.router)
     app.mount(ui.STATIC_PREFIX, ui.static_files(), name="static")
 
