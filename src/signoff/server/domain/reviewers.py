@@ -113,7 +113,9 @@ def _chat_targets(values: list[str]) -> list[str]:
 async def update(services: Services, name: str, body: ReviewerUpdate) -> Reviewer:
     """Replace what ``body`` gives. A token holder with no record gets one (so groups can
     be given to ``--reviewer-token`` reviewers); deactivating revokes stored tokens."""
-    values = body.model_dump(exclude_unset=True)
+    given = body.model_dump(exclude_unset=True)
+    # null clears an email; for the others (a list, a flag) it means "not given"
+    values = {key: value for key, value in given.items() if value is not None or key == "email"}
     if not values:
         raise Invalid("give email, groups, notify or active")
     if values.get("notify") is not None:
