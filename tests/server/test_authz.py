@@ -35,7 +35,7 @@ import pytest
 
 from signoff.server.process import ServiceProcess
 from signoff.server.ui.session import COOKIE
-from tests.conftest import ADMIN_KEY, API_KEY, CKO_SECRET_KEY, REVIEWER_TOKEN
+from tests.conftest import ADMIN_KEY, API_KEY, CKO_SECRET_KEY, REVIEWER_TOKEN, launcher
 from tests.receiver import receiver
 
 PUBLIC = "public"
@@ -48,6 +48,7 @@ PAGE_PART = "page part (session)"
 PAGE_PUBLIC = "page, public"
 FORM = "form (session + CSRF)"
 SIGN_IN_FORM = "sign-in form (CSRF)"
+SLACK_SIGNED = "Slack's request signature"
 
 ROUTES: dict[tuple[str, str], str] = {
     # -- public ---------------------------------------------------------------------------
@@ -65,6 +66,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/approvals/wait"): ANY_KEY,
     ("GET", "/api/approvals/{approval_id}"): ANY_KEY,
     ("GET", "/api/approvals/{approval_id}/callbacks"): ANY_KEY,
+    ("GET", "/api/approvals/{approval_id}/notifications"): ANY_KEY,
     ("POST", "/api/approvals/{approval_id}/decision"): REVIEWER_ONLY,
     # -- webhook management API (all API key) ---------------------------------------------
     ("GET", "/webhooks"): API_KEY_ONLY,
@@ -109,6 +111,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/policies/validate"): ADMIN_ONLY,
     ("POST", "/api/policies/plan"): ADMIN_ONLY,
     ("POST", "/api/policies/test"): ADMIN_ONLY,
+    # -- Slack's interaction requests: signed by Slack, no key of ours works -------------------
+    ("POST", "/slack/interactions"): SLACK_SIGNED,
     # -- reviewer pages (left out of /openapi.json) -----------------------------------------
     ("GET", "/"): PAGE_PUBLIC,
     ("GET", "/signin"): PAGE_PUBLIC,
@@ -162,6 +166,9 @@ EXPECTED: dict[str, dict[str, str]] = {
         NONE: "form refused", WRONG: "form refused", API: "form refused",
         REVIEWER: "form refused", SESSION: "form refused", SESSION_CSRF: "ok",
     },
+    # None of our callers holds the app's signing secret (tests/server/test_slack_app.py
+    # signs requests as Slack does).
+    SLACK_SIGNED: {NONE: "401", WRONG: "401", API: "401", REVIEWER: "401", SESSION: "401"},
 }  # fmt: skip
 """What each caller gets, by the route's policy."""
 
@@ -255,6 +262,14 @@ def make_objects(http: httpx.Client, hook_url: str) -> Objects:
         subject_id="pay_authz",
         delivery_id=deliveries[0]["id"],
     )
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """The service with Slack app mode on, so ``/slack/interactions`` checks signatures
+    (off, it answers 404 to everyone)."""
+    with launcher(tmp_path_factory.mktemp("authz")) as start:
+        yield start(None, "--slack-signing-secret", "authz-slack-secret")
 
 
 @pytest.fixture(scope="module")
@@ -362,7 +377,9 @@ def test_authorization_matrix(
             if caller not in wants or wants[caller] == "ok":
                 continue
             got = request_as(http, method, objects.fill(path), caller, session)
-            if ROUTES[(method, path)] in (API_KEY_ONLY, ANY_KEY, REVIEWER_ONLY, ADMIN_ONLY):
+            if ROUTES[(method, path)] in (
+                API_KEY_ONLY, ANY_KEY, REVIEWER_ONLY, ADMIN_ONLY, SLACK_SIGNED,
+            ):  # fmt: skip
                 api_error_is_json(*got, path)
             checked += 1
             if outcome(*got) != wants[caller]:
@@ -391,6 +408,6 @@ def test_authorization_matrix(
     assert checked == sum(len(expected(route)) for route in ROUTES) == MATRIX_SIZE
 
 
-MATRIX_SIZE = 65 * 5 + 4 + 11 * 6
-"""65 routes by 5 callers, the 4 forms once more with their CSRF token, and the 11 admin
-routes (reviewers, groups, policies) by 6 callers (the admin key too): 395 checks."""
+MATRIX_SIZE = 67 * 5 + 4 + 11 * 6
+"""67 routes by 5 callers, the 4 forms once more with their CSRF token, and the 11 admin
+routes (reviewers, groups, policies) by 6 callers (the admin key too): 405 checks."""
