@@ -5,8 +5,14 @@ waits, deferred; the option the reviewer picks is the task that runs next, the o
 are skipped (Airflow's branching, as with ``HITLBranchOperator``). A rejection skips
 every branch. ``notify`` runs after whichever branch ran.
 
+As soon as the approval opens, an Airflow notifier (``notifiers=``, as HITL operators
+take: any ``BaseNotifier``, email here, or Slack, Teams, ...) mails the payables inbox the
+link to decide; a retry that reuses the approval does not mail again.
+
 Needs a connection ``signoff_default`` (see ``approval_refund_batch.py``) and reviewers
-in the ``finance`` group (``signoff reviewers add ana --group finance``).
+in the ``finance`` group (``signoff reviewers add ana --group finance``). The email goes
+through Airflow's SMTP connection ``smtp_default``; without one, the failed email is
+logged and the run goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import dag, task
 
 from signoff_airflow.operators.branch import ApprovalBranchOperator
@@ -27,6 +34,14 @@ from signoff_airflow.operators.branch import ApprovalBranchOperator
     tags=["signoff", "example"],
 )
 def approval_branch_payout() -> None:
+    # Rendered with the task's context plus the approval: approval_id, review_url, approval.
+    tell_payables = SmtpNotifier(
+        to="payables@example.com",
+        from_email="airflow@example.com",
+        subject="Payout to decide: {{ approval.summary }}",
+        html_content='<a href="{{ review_url }}">Choose for {{ approval_id }}</a> '
+        "({{ approval.options | join(', ') }}) within eight hours.",
+    )
     choose = ApprovalBranchOperator(
         task_id="choose_payout",
         action="supplier_payout",
@@ -37,6 +52,7 @@ def approval_branch_payout() -> None:
         options_mapping={"Pay now": "pay_now", "Pay on Friday": "pay_friday", "Hold": "hold"},
         reason_codes=["cash_flow", "disputed", "routine"],
         response_timeout=timedelta(hours=8),
+        notifiers=[tell_payables],
     )
 
     @task

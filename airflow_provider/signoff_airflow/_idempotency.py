@@ -19,9 +19,13 @@ if TYPE_CHECKING:
     from airflow.sdk.types import RuntimeTaskInstanceProtocol
 
 
+def first_try(ti: RuntimeTaskInstanceProtocol, retries: int) -> int:
+    """The try number that began this task instance's attempt cycle."""
+    max_tries = int(getattr(ti, "max_tries", 0) or 0)
+    return max(1, min(ti.try_number, max_tries - retries + 1))
+
+
 def idempotency_key(ti: RuntimeTaskInstanceProtocol, retries: int) -> str:
     """The key of this task instance's attempt cycle (see the module docstring)."""
-    max_tries = int(getattr(ti, "max_tries", 0) or 0)
-    first_try = max(1, min(ti.try_number, max_tries - retries + 1))
     who = json.dumps([ti.dag_id, ti.run_id, ti.task_id, ti.map_index])
-    return f"airflow:{hashlib.sha256(who.encode()).hexdigest()[:40]}:try{first_try}"
+    return f"airflow:{hashlib.sha256(who.encode()).hexdigest()[:40]}:try{first_try(ti, retries)}"

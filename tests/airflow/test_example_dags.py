@@ -3,7 +3,9 @@ chosen way of paying reach the payment, and the one who triggered it cannot appr
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from tests.airflow.dags import (
     run_dag,
     task_states,
 )
+from tests.mailbox import Mailbox, mailbox
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -31,6 +34,21 @@ REQUESTER = "dag_test"
 @pytest.fixture(scope="module")
 def finance(service: Any) -> dict[str, str]:
     return {name: add_reviewer(service.url, name, "finance") for name in (REQUESTER, "ana", "ben")}
+
+
+@pytest.fixture
+def payables_inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
+    """Airflow's ``smtp_default`` connection, to a real SMTP server: the payout DAG's
+    notifier mails the payables inbox there."""
+    with mailbox() as box:
+        conn = {
+            "conn_type": "smtp",
+            "host": "127.0.0.1",
+            "port": box.port,
+            "extra": {"disable_tls": True, "disable_ssl": True, "retry_limit": 0},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(conn))
+        yield box
 
 
 def load_refund_dag():  # type: ignore[no-untyped-def]
@@ -93,7 +111,10 @@ def test_refund_batch_rejected_pays_nothing(signoff_conn: str, finance: dict[str
 
 
 def test_branch_payout_runs_the_branch_finance_chose(
-    signoff_conn: str, finance: dict[str, str], capsys: pytest.CaptureFixture[str]
+    signoff_conn: str,
+    finance: dict[str, str],
+    payables_inbox: Mailbox,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -101,7 +122,7 @@ def test_branch_payout_runs_the_branch_finance_chose(
     assert not bag.import_errors
     dag = bag.get_dag("approval_branch_payout")
     chose = approve(chosen_options=["Pay on Friday"], reason_code="cash_flow")
-    with Reviewer(signoff_conn, dag.dag_id, chose, token=finance["ana"]):
+    with Reviewer(signoff_conn, dag.dag_id, chose, token=finance["ana"]) as reviewer:
         run = run_dag(dag)
     assert task_states(run) == {
         "choose_payout": "success",
@@ -111,3 +132,11 @@ def test_branch_payout_runs_the_branch_finance_chose(
         "notify": "success",
     }
     assert "['Pay on Friday'] chosen by ana" in capsys.readouterr().out
+    # The notifier mailed where to decide, once, as the approval opened.
+    [approval] = reviewer.seen
+    [mail] = payables_inbox.to("payables@example.com")
+    assert mail.subject == "Payout to decide: Pay invoice INV-204 to Acme Ltd (4,200.00 EUR)"
+    assert (
+        f'<a href="{approval.review_url}">Choose for {approval.id}</a> '
+        "(Pay now, Pay on Friday, Hold) within eight hours."
+    ) in mail.html

@@ -34,6 +34,7 @@ from signoff.models import Approval, DecisionReason, StepSpec
 from signoff_airflow._approval_task import ApprovalTask
 from signoff_airflow._deferral import can_end_from_trigger, retries_left
 from signoff_airflow._idempotency import idempotency_key
+from signoff_airflow._notifiers import as_notifiers, notify, opened_by_this_try
 from signoff_airflow._outcome import ApprovalDecision, ExpiryPolicy, RejectPolicy, check_policies
 from signoff_airflow._routing import (
     TRIGGERING_USER,
@@ -53,7 +54,7 @@ from signoff_airflow.triggers.approval import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context, Param
+    from airflow.sdk import BaseNotifier, Context, Param
     from airflow.sdk.types import RuntimeTaskInstanceProtocol
     from pydantic import BaseModel
 
@@ -111,6 +112,21 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
         after it. Separate from ``execution_timeout``, which bounds only the worker's part
         (in non-deferrable mode the wait runs on the worker, so both apply). ``None``: the
         service's default expiry.
+    :param notifiers: Airflow notifiers (one :class:`~airflow.sdk.BaseNotifier` or a
+        list, as HITL's ``notifiers``) to call once the approval opens: on the worker,
+        right after the service accepted the request, before the task defers or waits.
+        Each renders its templated fields with the task's context plus ``approval_id``,
+        ``review_url`` (the review page) and ``approval`` (the approval as the service
+        holds it, a JSON dict: ``approval.summary``, ``approval.expires_at``, ...), e.g.
+        ``SlackNotifier(text="{{ approval.summary }}: decide at {{ review_url }}")``.
+        Called once per approval: not when the task resumes from the trigger, nor on a
+        retry that reuses the approval (for one asked after an expired or withdrawn
+        approval, a retry within a minute of its creation may call them again: see
+        ``signoff_airflow._notifiers.REPLAY_MARGIN``); again when the task asks anew
+        (cleared, or retried after the approval expired or was withdrawn). Not called for
+        an approval decided at once (by a policy, or already before a re-run). A notifier
+        that raises is logged and skipped: the task goes on waiting and the approval stays
+        open. Each call renders a copy, so the notifier's templates stay as given.
     :param on_reject: ``fail`` (no retries) or ``skip`` (this task succeeds with the
         decision as XCom; downstream tasks are skipped).
     :param on_expiry: ``fail`` (retried if the task has retries, asking again), ``skip``,
@@ -170,6 +186,7 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
         reason_codes: Sequence[str] | None = None,
         details_schema: dict[str, Any] | type[BaseModel] | Mapping[str, Param] | None = None,
         response_timeout: timedelta | None = None,
+        notifiers: BaseNotifier | Sequence[BaseNotifier] | None = None,
         on_reject: RejectPolicy = "skip",
         on_expiry: ExpiryPolicy = "fail",
         ignore_downstream_trigger_rules: bool = False,
@@ -200,6 +217,7 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
         self.reason_codes = choices.reason_codes
         self.details_schema = json_schema(details_schema)
         self.response_timeout = response_timeout
+        self.notifiers = as_notifiers(notifiers)
         self.on_reject = on_reject
         self.on_expiry = on_expiry
         self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
@@ -212,13 +230,17 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
     def execute(self, context: Context) -> Any:
         ti = context["ti"]
         with self.hook.get_client() as client:
-            approval = self._ask(client, ti)
+            approval, chained = self._ask(client, ti)
         self.approval_id = approval.id
         # Before any waiting, so that the link works and downstream can find the approval.
         ti.xcom_push(key="approval_id", value=approval.id)
         ti.xcom_push(key="review_url", value=approval.review_url)
         if approval.is_decided:  # checked once: a replayed approval may be decided already
             return self._settle(context, approval)
+        if self.notifiers and opened_by_this_try(
+            ti, approval, retries=self.retries or 0, chained=chained
+        ):
+            notify(self, self.notifiers, context, approval)
         self.log.info("Waiting for a decision on %s: %s", approval.id, approval.review_url)
         deadline = self._deadline(approval)
         if self.deferrable:
@@ -280,7 +302,11 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
         if withdrawn is not None:  # else decided already, or unknown to the service
             self.log.info("Withdrew approval %s", self.approval_id)
 
-    def _ask(self, client: ApprovalsClient, ti: RuntimeTaskInstanceProtocol) -> Approval:
+    def _ask(
+        self, client: ApprovalsClient, ti: RuntimeTaskInstanceProtocol
+    ) -> tuple[Approval, bool]:
+        """The approval of this attempt cycle, and whether it was asked after an expired
+        or withdrawn one."""
         base = key = idempotency_key(ti, self.retries or 0)
         for _ in range(MAX_ASKS_PER_CYCLE):
             try:
@@ -311,7 +337,7 @@ class RequestApprovalOperator(ApprovalTask, BaseOperator, SkipMixin):
             approval = client.get(created.id)
             reason = approval.decision_reason_code
             if reason not in (DecisionReason.EXPIRED, DecisionReason.CANCELLED):
-                return approval
+                return approval, key != base
             self.log.info("Approval %s %s; asking again", approval.id, reason.value.lower())
             key = f"{base}:after:{approval.id}"
         raise AirflowException(f"more than {MAX_ASKS_PER_CYCLE} approvals in one attempt cycle")

@@ -28,8 +28,9 @@ class ApprovalBranchOperator(RequestApprovalOperator, BranchMixIn):
     """Ask a reviewer to approve by choosing among ``options``; run the chosen branches.
 
     Takes every argument of :class:`~signoff_airflow.operators.approval.
-    RequestApprovalOperator` (who decides, ``details_schema``, policies, deferrable) and
-    returns the same decision as XCom, whose ``chosen_options`` are the options picked.
+    RequestApprovalOperator` (who decides, ``details_schema``, ``notifiers``, policies,
+    deferrable) and returns the same decision as XCom, whose ``chosen_options`` are the
+    options picked.
 
     :param options: the choices, each a downstream task id or task group id, or a label
         that ``options_mapping`` maps to one (required).
