@@ -53,6 +53,9 @@ class Mailbox:
     arrived: threading.Condition = field(default_factory=threading.Condition)
     refuse: bool = False
     """Answer 451 (try again later) to every message while set."""
+    answer: str | None = None
+    """While set, answer every message with this instead of taking it, e.g.
+    ``"550 5.1.1 no such user"`` (a permanent refusal)."""
 
     @property
     def url(self) -> str:
@@ -68,6 +71,8 @@ class Mailbox:
             return [mail for mail in self.mails if address in mail.to]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.answer is not None:
+            return self.answer
         if self.refuse:
             return "451 4.3.0 try again later"
         message = message_from_bytes(envelope.content, policy=policy.default)
