@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -22,6 +23,7 @@ from signoff.client import (
 )
 from signoff.server.process import ServiceProcess
 from tests.conftest import ADMIN_KEY, API_KEY, REVIEWER, REVIEWER_TOKEN, StartService
+from tests.receiver import receiver
 
 _serial = itertools.count()
 
@@ -237,8 +239,95 @@ def test_readable_errors(service: ServiceProcess) -> None:
     assert spaced.returncode == 1 and "groups.1: 'no spaces' is not a name" in spaced.stderr
     # The service's own 422 (nothing the client checks) is an InvalidRequest with its words.
     with ReviewersClient(service.url, admin_key=ADMIN_KEY) as admin:
-        with pytest.raises(InvalidRequest, match="give email, groups or active"):
+        with pytest.raises(InvalidRequest, match="give email, groups, notify or active"):
             admin.update(name)
+
+
+def test_notify_targets_added_shown_masked_replaced_and_cleared(service: ServiceProcess) -> None:
+    """``--notify`` on add and ``set-notify`` later: the service is told at exactly those
+    targets (a real Apprise json:// POST), and shows them with their secrets masked."""
+    name, group = unique("hana"), unique("ops")
+    with receiver() as hook:
+        secret = f"json://hook:s3cret-pw@127.0.0.1:{hook.port}/first"
+        masked = f"json://hook:****@127.0.0.1:{hook.port}/first"
+        added = signoff(
+            "reviewers", "add", name, "--email", "hana@example.com", "--group", group,
+            "--notify", secret, service=service,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        assert added.stdout.splitlines()[0] == (
+            f"added reviewer {name} <hana@example.com>, {group}, told at {masked}"
+        )
+        table = signoff("reviewers", "list", service=service)
+        row = next(line for line in table.stdout.splitlines() if name in line)
+        assert masked in row
+        listed = json.loads(signoff("reviewers", "list", "--json", service=service).stdout)
+        assert {r["name"]: r["notify"] for r in listed}[name] == [masked]
+        assert "s3cret-pw" not in added.stdout + table.stdout + json.dumps(listed)
+
+        with ApprovalsClient(service.url, api_key=API_KEY) as client:
+            first = client.create("rotate", "Rotate keys", groups=[group])
+        (posted,) = hook.wait_for(1)
+        assert posted.path == "/first"
+        assert json.loads(posted.body)["title"] == "[signoff] Approval needed: Rotate keys"
+
+        second = f"json://127.0.0.1:{hook.port}/second"
+        third = f"json://127.0.0.1:{hook.port}/third"
+        replaced = signoff("reviewers", "set-notify", name, second, third, service=service)
+        assert replaced.returncode == 0, replaced.stderr
+        assert replaced.stdout.strip() == f"{name}: {second}, {third}"
+        with ApprovalsClient(service.url, api_key=API_KEY) as client:
+            client.create("rotate", "Rotate again", groups=[group])
+        received = hook.wait_for(3)
+        assert sorted(r.path for r in received[1:]) == ["/second", "/third"]
+
+        cleared = signoff("reviewers", "set-notify", name, "--none", service=service)
+        assert cleared.returncode == 0 and cleared.stdout.strip() == f"{name}: no chat targets"
+        with ApprovalsClient(service.url, api_key=API_KEY) as client:
+            last = client.create("rotate", "Rotate once more", groups=[group])
+            time.sleep(1)  # a send to a cleared target would have happened by now
+        assert len(hook.received) == 3
+    with ReviewersClient(service.url, admin_key=ADMIN_KEY) as admin:
+        kept = admin.get(name)
+        assert kept.notify == [] and kept.email == "hana@example.com" and kept.groups == [group]
+        assert admin.update(name, notify=[second]).notify == [second]  # the client, alike
+    with ApprovalsClient(service.url, api_key=API_KEY) as client:
+        assert client.get(first.id).status.value == "PENDING"
+        assert client.get(last.id).status.value == "PENDING"
+
+    bare = signoff("reviewers", "set-notify", name, service=service)
+    assert bare.returncode == 2 and "--none" in bare.stderr
+    both = signoff("reviewers", "set-notify", name, second, "--none", service=service)
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_notify_targets_the_service_cannot_send_to_are_refused(service: ServiceProcess) -> None:
+    name = unique("ivan")
+    unknown = signoff("reviewers", "add", name, "--notify", "nope://x", service=service)
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert "nope:// is not a notification URL Apprise knows" in unknown.stderr
+    assert "(HTTP 422)" in unknown.stderr
+    shape = signoff("reviewers", "add", name, "--notify", "not a target", service=service)
+    assert shape.returncode == 1  # refused before sending: the shape of a target
+    assert "notify.0: 'not a target' is not a notification target" in shape.stderr
+    email = signoff("reviewers", "add", name, "--notify", "ivan@example.com", service=service)
+    assert email.returncode == 1 and "give it as the email (HTTP 422)" in email.stderr
+    with ReviewersClient(service.url, admin_key=ADMIN_KEY) as admin:
+        assert name not in {r.name for r in admin.list()}  # nothing was added
+
+    add(service, name)
+    later = signoff("reviewers", "set-notify", name, "json://ok/x", "nope://x", service=service)
+    assert later.returncode == 1 and "nope://" in later.stderr and "(HTTP 422)" in later.stderr
+    unknown_name = signoff(
+        "reviewers", "set-notify", "nobody-at-all", "json://h/x", service=service
+    )
+    assert unknown_name.returncode == 1 and "(HTTP 404)" in unknown_name.stderr
+    with ReviewersClient(service.url, admin_key=ADMIN_KEY) as admin:
+        assert admin.get(name).notify == []  # all or nothing
+        with pytest.raises(ValueError, match="is not a notification target"):
+            admin.add(unique("ivo"), notify=["not a target"])
+        with pytest.raises(InvalidRequest, match="nope://"):
+            admin.add(unique("ivo"), notify=["nope://x"])
 
 
 def test_approve_with_options_and_a_reason_code(service: ServiceProcess) -> None:
@@ -347,6 +436,12 @@ def test_the_async_client_does_the_same(service: ServiceProcess) -> None:
             assert created.token.startswith("so_rev_") and created.groups == []
             updated = await admin.update(name, groups=[group])
             assert updated.groups == [group] and updated.email == "gina@example.com"
+            told = await admin.update(name, notify=["json://u:pw@chat.example.com/gina"])
+            assert told.notify == ["json://u:****@chat.example.com/gina"]
+            assert told.groups == [group]
+            assert (await admin.update(name, notify=[])).notify == []
+            other = await admin.add(unique("gil"), notify=("json://chat.example.com/gil",))
+            assert other.notify == ["json://chat.example.com/gil"]
             cleared = await admin.update(name, {"email": None})
             assert cleared.email is None and cleared.groups == [group]
             assert {g.name: g.members for g in await admin.groups()}[group] == [name]

@@ -63,9 +63,21 @@ def _groups_text(groups: list[str]) -> str:
     return ", ".join(groups) if groups else "no groups"
 
 
+def _notify_text(notify: list[str]) -> str:
+    """Targets as the service shows them: an Apprise URL's tokens masked."""
+    return ", ".join(notify) if notify else "no chat targets"
+
+
 def _describe(reviewer: Reviewer) -> str:
     email = f" <{reviewer.email}>" if reviewer.email else ""
-    return escape(f"{reviewer.name}{email}, {_groups_text(reviewer.groups)}")
+    told = f", told at {', '.join(reviewer.notify)}" if reviewer.notify else ""
+    return escape(f"{reviewer.name}{email}, {_groups_text(reviewer.groups)}{told}")
+
+
+NOTIFY_HELP = (
+    "A chat or push target to tell them at, an Apprise URL such as slack://..., "
+    "msteams://..., ntfy://... or json://host/path (repeat for several; the email is told too)."
+)
 
 
 @click.group()
@@ -83,12 +95,18 @@ def reviewers() -> None:
 @click.option(
     "--group", "groups", multiple=True, help="A group they belong to (repeat for several)."
 )
+@click.option("--notify", "notify", multiple=True, metavar="URL", help=NOTIFY_HELP)
 def add_command(
-    url: str, admin_key: str, name: str, email: str | None, groups: tuple[str, ...]
+    url: str,
+    admin_key: str,
+    name: str,
+    email: str | None,
+    groups: tuple[str, ...],
+    notify: tuple[str, ...],
 ) -> None:
     """Add a reviewer and print their token, once (it cannot be shown again)."""
     with admin_client(url, admin_key) as client:
-        created = client.add(name, email=email, groups=groups)
+        created = client.add(name, email=email, groups=groups, notify=notify)
     out.print(f"added reviewer {_describe(created)}")
     out.print(f"reviewer token for {escape(created.name)} (shown once, store it now):")
     click.echo(created.token)
@@ -98,7 +116,8 @@ def add_command(
 @admin_options
 @json_option
 def list_command(url: str, admin_key: str, as_json: bool) -> None:
-    """Every reviewer, removed ones too (active: no).
+    """Every reviewer, removed ones too (active: no), with their chat targets (notify,
+    their tokens masked).
 
     configured: known only from a token given to signoff serve (--reviewer-token
     NAME=TOKEN), without a stored record; set-groups gives them one.
@@ -108,12 +127,13 @@ def list_command(url: str, admin_key: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.to_wire() for r in found], indent=2))
         return
-    table = Table("name", "email", "groups", "active", "configured")
+    table = Table("name", "email", "groups", "notify", "active", "configured")
     for r in found:
         table.add_row(
             escape(r.name),
             escape(r.email or "-"),
             escape(", ".join(r.groups) or "-"),
+            escape(", ".join(r.notify) or "-"),
             "yes" if r.active else "[red]no[/]",
             "yes" if r.configured else "-",
         )
@@ -162,6 +182,30 @@ def set_groups_command(
     with admin_client(url, admin_key) as client:
         updated = client.update(name, groups=list(groups))
     out.print(f"{escape(updated.name)}: {escape(_groups_text(updated.groups))}")
+
+
+@reviewers.command("set-notify")
+@admin_options
+@click.argument("name")
+@click.argument("targets", nargs=-1, metavar="URL...")
+@click.option("--none", "no_targets", is_flag=True, help="Tell them by email only.")
+def set_notify_command(
+    url: str, admin_key: str, name: str, targets: tuple[str, ...], no_targets: bool
+) -> None:
+    """Replace a reviewer's chat or push targets: they are told at exactly URL..., no
+    others (Apprise URLs such as slack://..., msteams://..., ntfy://..., json://host/path;
+    their email, if any, is told too).
+
+    Give at least one URL, or --none to leave them none; a bare NAME is refused so that
+    a forgotten argument cannot silence someone.
+    """
+    if no_targets and targets:
+        raise click.UsageError("give targets or --none, not both")
+    if not no_targets and not targets:
+        raise click.UsageError("give the targets (all of them), or --none to clear them")
+    with admin_client(url, admin_key) as client:
+        updated = client.update(name, notify=list(targets))
+    out.print(f"{escape(updated.name)}: {escape(_notify_text(updated.notify))}")
 
 
 @click.group("groups")

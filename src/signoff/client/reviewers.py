@@ -57,15 +57,28 @@ class ReviewerCalls(Calls):
         return Reviewer.model_validate(response.json())
 
     def add(
-        self, name: str, *, email: str | None = None, groups: Sequence[str] | None = None
+        self,
+        name: str,
+        *,
+        email: str | None = None,
+        groups: Sequence[str] | None = None,
+        notify: Sequence[str] | None = None,
     ) -> Step[ReviewerCreated]:
         """A new reviewer; the answer's ``token`` is theirs and is never shown again.
 
-        409 :class:`Conflict` if the name exists (removed reviewers keep theirs); a name
-        or email the service would refuse raises ``ValueError`` before anything is sent.
+        ``notify``: their own chat or push targets, Apprise URLs (``slack://...``,
+        ``msteams://...``, ``ntfy://...``, ``json://host/path``); the ``email`` is told too.
+        409 :class:`Conflict` if the name exists (removed reviewers keep theirs); a name,
+        email or target the service would refuse for its shape raises ``ValueError``
+        before anything is sent (a URL Apprise does not know: 422 :class:`InvalidRequest`).
         """
         body = ReviewerCreate.model_validate(
-            {"name": name, "email": email, "groups": _names(groups) or []}
+            {
+                "name": name,
+                "email": email,
+                "groups": _names(groups) or [],
+                "notify": _names(notify) or [],
+            }
         )
         response = yield from self._request(
             "POST", "/api/reviewers", json=body.to_wire(exclude_none=True)
@@ -79,11 +92,13 @@ class ReviewerCalls(Calls):
         *,
         email: str | None = None,
         groups: Sequence[str] | None = None,
+        notify: Sequence[str] | None = None,
         active: bool | None = None,
     ) -> Step[Reviewer]:
-        """Replace what is given: ``groups`` as a whole (``[]`` leaves them in none),
-        ``email``, ``active``. ``None`` leaves a field as it is; to clear the email pass
-        ``changes={"email": None}``. A ``--reviewer-token`` reviewer gets a record."""
+        """Replace what is given: ``groups`` and ``notify`` (chat/push targets) as a whole
+        (``[]`` leaves none), ``email``, ``active``. ``None`` leaves a field as it is; to
+        clear the email pass ``changes={"email": None}``. A ``--reviewer-token`` reviewer
+        gets a record."""
         values: dict[str, Any] = {}
         if changes is not None:
             values.update(
@@ -95,6 +110,8 @@ class ReviewerCalls(Calls):
             values["email"] = email
         if groups is not None:
             values["groups"] = _names(groups)
+        if notify is not None:
+            values["notify"] = _names(notify)
         if active is not None:
             values["active"] = active
         body = ReviewerUpdate.model_validate(values)
@@ -115,7 +132,8 @@ class ReviewerCalls(Calls):
 
 
 def _names(values: Sequence[str] | None) -> builtins.list[str] | None:
-    """A tuple or a single string given by mistake: a list (a string is one name)."""
+    """A tuple or a single string given by mistake: a list (a string is one name or
+    target)."""
     if values is None:
         return None
     return [values] if isinstance(values, str) else builtins.list(values)
