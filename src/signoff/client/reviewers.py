@@ -72,16 +72,14 @@ class ReviewerCalls(Calls):
         email or target the service would refuse for its shape raises ``ValueError``
         before anything is sent (a URL Apprise does not know: 422 :class:`InvalidRequest`).
         """
-        body = ReviewerCreate.model_validate(
-            {
-                "name": name,
-                "email": email,
-                "groups": _names(groups) or [],
-                "notify": _names(notify) or [],
-            }
-        )
+        given = {"name": name, "email": email, "groups": _names(groups) or []}
+        if notify:  # only when given: a service older than notifications knows no such key
+            given["notify"] = _names(notify)
+        body = ReviewerCreate.model_validate(given)
         response = yield from self._request(
-            "POST", "/api/reviewers", json=body.to_wire(exclude_none=True)
+            "POST",
+            "/api/reviewers",
+            json=body.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True),
         )
         return ReviewerCreated.model_validate(response.json())
 
