@@ -120,15 +120,20 @@ def compile_document(
 
 
 def target_problems(parsed: PolicyFile) -> list[tuple[str, str]]:
-    """Notification targets of the file that the service could not send to."""
-    found = []
-    for name, group in parsed.groups.items():
-        for problem in targets.check_targets(group.notify, "notify"):
-            found.append((f"groups.{name}.notify", problem.removeprefix("notify: ")))
-    for index, spec in enumerate(parsed.policies):
-        for problem in targets.check_targets(spec.sla.notify if spec.sla else [], "notify"):
-            found.append((f"policies.{index}.sla.notify", problem.removeprefix("notify: ")))
-    return found
+    """Notification targets of the file that the service could not send to, each named
+    by its place in the file (``groups.finance.notify.1``)."""
+    lists = [(f"groups.{name}.notify", group.notify) for name, group in parsed.groups.items()]
+    lists += [
+        (f"policies.{index}.sla.notify", spec.sla.notify)
+        for index, spec in enumerate(parsed.policies)
+        if spec.sla
+    ]
+    return [
+        (f"{where}.{index}", problem.removeprefix("notify: "))
+        for where, values in lists
+        for index, value in enumerate(values)
+        for problem in targets.check_targets([value], "notify")
+    ]
 
 
 def _message(text: str) -> str:
