@@ -15,17 +15,22 @@ from signoff.models import Approval, ApprovalStatus
 DefaultDecision = Literal["approve", "reject"]
 """A decision the pipeline takes by itself when nobody decided in time."""
 
+EXPIRED = "EXPIRED"
+"""The summary's ``status`` when nobody decided in time and a default decision was taken."""
+
 
 class DecisionSummary(TypedDict):
     """What was decided, by whom, and the details to act on (JSON-storable)."""
 
     approval_id: str
     status: str
-    """The approval's status on the wire: ``APPROVED``, ``REJECTED`` or ``PENDING``."""
+    """The approval's status on the wire: ``APPROVED``, ``REJECTED`` or ``PENDING``; or
+    ``EXPIRED`` where nobody decided in time and the pipeline took ``default_decision``."""
     approved: bool
     """Approved by a reviewer, or by default (``default_decision == "approve"``)."""
     reason: str | None
-    """Why it was decided other than by a reviewer: ``EXPIRED``, ``CANCELLED``..."""
+    """Why it was decided other than by a reviewer: ``EXPIRED``, ``CANCELLED``...; for a
+    default decision, what happened: ``expired, approved by on_expiry`` (or ``rejected``)."""
     default_decision: DefaultDecision | None
     details: dict[str, Any]
     """The details to act on: the reviewer's edit if there is one."""
@@ -49,7 +54,13 @@ class DecisionSummary(TypedDict):
 def decision_summary(
     approval: Approval, *, default: DefaultDecision | None = None
 ) -> DecisionSummary:
-    """The summary of ``approval``; ``default`` is the decision taken for it, if any."""
+    """The summary of ``approval``; ``default`` is the decision taken for it, if any
+    (nobody decided in time: the status says ``EXPIRED``, the reason who decided)."""
+    status = approval.status.value
+    reason = approval.decision_reason_code.value if approval.decision_reason_code else None
+    if default is not None:
+        status = EXPIRED
+        reason = f"expired, {'approved' if default == 'approve' else 'rejected'} by on_expiry"
     approved_by: list[str] = []
     if approval.status is ApprovalStatus.APPROVED:
         for item in approval.approvals:
@@ -57,9 +68,9 @@ def decision_summary(
                 approved_by.append(item.reviewer)
     return {
         "approval_id": approval.id,
-        "status": approval.status.value,
+        "status": status,
         "approved": approval.status is ApprovalStatus.APPROVED or default == "approve",
-        "reason": approval.decision_reason_code.value if approval.decision_reason_code else None,
+        "reason": reason,
         "default_decision": default,
         "details": approval.effective_details,
         "modified": approval.modified_details is not None,

@@ -135,7 +135,8 @@ def test_expiry_follows_its_policy(
     if act_state == "success":
         decision = RECEIVED[dag_id]["decision"]
         assert decision["approved"] is True and decision["default_decision"] == "approve"
-        assert decision["status"] == "REJECTED" and decision["reason"] == "EXPIRED"
+        assert decision["status"] == "EXPIRED"
+        assert decision["reason"] == "expired, approved by on_expiry"
         assert decision["details"] == {"orderId": "8842", "amount": 120}
 
 

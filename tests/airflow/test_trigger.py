@@ -257,7 +257,8 @@ async def test_expired(
         [pushed] = supervisor.pushed
         decision = XCom.deserialize_value(pushed)
         assert decision["approved"] is True and decision["default_decision"] == "approve"
-        assert decision["reason"] == "EXPIRED" and decision["details"] == {"n": 1}
+        assert decision["status"] == "EXPIRED" and decision["details"] == {"n": 1}
+        assert decision["reason"] == "expired, approved by on_expiry"
     else:
         assert supervisor.pushed == []
 

@@ -67,7 +67,9 @@ def test_an_expiry_with_a_default_decision(default: str, approved: bool) -> None
     expired = approval("REJECTED", decisionReasonCode="EXPIRED", decidedAt=DECIDED_AT)
     summary = decision_summary(expired, default=default)  # type: ignore[arg-type]
     assert summary["approved"] is approved and summary["default_decision"] == default
-    assert summary["reason"] == "EXPIRED"
+    assert summary["status"] == "EXPIRED"
+    verb = "approved" if approved else "rejected"
+    assert summary["reason"] == f"expired, {verb} by on_expiry"
 
 
 def test_approved_is_read_from_the_enum() -> None:
