@@ -113,13 +113,14 @@ async def opened(conn: AsyncConnection, services: Services, approval: Approval, 
     the caller's transaction; how many messages were queued."""
     recipients = await audience(services, approval, conn)
     review_url = approval.review_url or f"{services.settings.base_url}/review/{approval.id}"
+    queued = []
     for recipient in recipients:
         link = links.make(services, approval, recipient.reviewer) if recipient.reviewer else None
         message = messages.opened(
             approval, reason, review_url, link, recipient.reviewer, recipient.group
         )
-        await _queue(conn, approval.id, recipient, message)
-    return len(recipients)
+        queued.append(_row(recipient, message))
+    return await outbox.enqueue_many(conn, approval.id, queued)
 
 
 async def decided(conn: AsyncConnection, services: Services, approval: Approval) -> int:
@@ -128,7 +129,7 @@ async def decided(conn: AsyncConnection, services: Services, approval: Approval)
     told = await outbox.notifications_of(conn, approval.id)
     review_url = approval.review_url or f"{services.settings.base_url}/review/{approval.id}"
     seen: set[str] = set()
-    count = 0
+    queued = []
     for sent in told:
         meta = _meta(sent.payload)
         if sent.url in seen or meta.get("reason") == "decided":
@@ -143,9 +144,8 @@ async def decided(conn: AsyncConnection, services: Services, approval: Approval)
             continue
         message = messages.decided(approval, review_url, update=sent.posted)
         recipient = Recipient(target, reviewer if isinstance(reviewer, str) else None)
-        await _queue(conn, approval.id, recipient, message)
-        count += 1
-    return count
+        queued.append(_row(recipient, message))
+    return await outbox.enqueue_many(conn, approval.id, queued)
 
 
 def _meta(payload: str) -> dict[str, Any]:
@@ -156,22 +156,15 @@ def _meta(payload: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-async def _queue(
-    conn: AsyncConnection, approval_id: str, recipient: Recipient, message: dict[str, Any]
-) -> None:
+def _row(recipient: Recipient, message: dict[str, Any]) -> tuple[DeliveryKind, str, str]:
+    """The outbox row of one message: its kind, the target's URL, the stored payload."""
     body = {
         **message,
         "to": recipient.target.address,
         "reviewer": recipient.reviewer,
         "group": recipient.group,
     }
-    await outbox.enqueue(
-        conn,
-        kind=recipient.target.kind,
-        subject_id=approval_id,
-        url=recipient.target.url,
-        payload=json.dumps(body, separators=(",", ":")),
-    )
+    return recipient.target.kind, recipient.target.url, json.dumps(body, separators=(",", ":"))
 
 
 def remind_at(services: Services, now: datetime | None = None) -> datetime | None:

@@ -128,6 +128,31 @@ async def enqueue_event(
     return len(rows)
 
 
+async def enqueue_many(
+    conn: AsyncConnection, subject_id: str, items: list[tuple[DeliveryKind, str, str]]
+) -> int:
+    """Several deliveries of one subject (kind, URL, payload each), in one statement."""
+    if not items:
+        return 0
+    now = utcnow()
+    rows = [
+        _row(
+            kind=kind,
+            subject_id=subject_id,
+            url=url,
+            payload=payload,
+            headers=None,
+            target_id=None,
+            workflow_id=None,
+            signature_key=None,
+            now=now,
+        )
+        for kind, url, payload in items
+    ]
+    await conn.execute(deliveries.insert(), rows)
+    return len(rows)
+
+
 @dataclass(frozen=True)
 class Attempt:
     """The outcome of one send, and what the delivery becomes."""
