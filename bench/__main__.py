@@ -20,6 +20,7 @@ PARTS = {
     "5": ("engines", "bench.engines"),
     "6": ("profiles", "bench.profiles"),
     "7": ("policies", "bench.policies"),
+    "8": ("notifications", "bench.notifications"),
 }
 RESULTS = common.BENCH_DIR / "results.json"
 
@@ -48,7 +49,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
     parser.add_argument(
-        "--parts", default="1,2,3,4,5,6,7", help="parts: 1-5, 6 (profiles), 7 (policies)"
+        "--parts",
+        default="1,2,3,4,5,6,7,8",
+        help="parts: 1-5, 6 (profiles), 7 (policies), 8 (notifications)",
     )
     parser.add_argument("--report-only", action="store_true", help="rewrite REPORT.md only")
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy profiles")

@@ -733,6 +733,40 @@ def engines_section(part: dict[str, Any] | None, out: list[str]) -> None:
             out += mod.section(sub)
 
 
+def notifications_section(part: dict[str, Any], out: list[str]) -> None:
+    lat, thr = part["latency"], part["throughput"]
+    out += [
+        "## Part 8: notifications",
+        "",
+        f"{lat['approvals']} approvals one after another on SQLite, each for a finance group of "
+        "two reviewers with emails, a real SMTP server (aiosmtpd) on loopback:",
+        "",
+        "| from | to | median | p95 | max |",
+        "|---|---|---|---|---|",
+        f"| `POST /api/approvals/request` sent | the second reviewer's email arrived | "
+        f"{f(lat['both_told']['median_ms'])} ms | {f(lat['both_told']['p95_ms'])} ms | "
+        f"{f(lat['both_told']['max_ms'])} ms |",
+        f"| alice's decision sent | bob's \"Approved by fin-alice\" email arrived | "
+        f"{f(lat['decided_heard']['median_ms'])} ms | {f(lat['decided_heard']['p95_ms'])} ms | "
+        f"{f(lat['decided_heard']['max_ms'])} ms |",
+        "",
+        "Creates/s (16 at a time, part 7's refund body, rounds alternating):",
+        "",
+        "| service | median creates/s | rounds |",
+        "|---|---|---|",
+    ]
+    for name, row in thr["summary"].items():
+        rounds = ", ".join(f(v, 0) for v in row["rounds"])
+        out.append(f"| {name} | {f(row['median_creates_per_s'], 0)} | {rounds} |")
+    out += [
+        "",
+        f"_{thr['emails_received']} emails received in the creates/s runs. Part wall time "
+        f"{f(part.get('wall_s', float('nan')))} s; load average after it: "
+        f"{part.get('load_after')}._",
+        "",
+    ]
+
+
 def write_report(results: dict[str, Any]) -> None:
     from bench.notes import FINDINGS
 
@@ -803,4 +837,6 @@ def write_report(results: dict[str, Any]) -> None:
             f"_Part wall time {f(results['policies'].get('wall_s', float('nan')))} s._",
             "",
         ]
+    if "notifications" in results:
+        notifications_section(results["notifications"], out)
     (OUT / "REPORT.md").write_text("\n".join(out))
