@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
+from signoff.server.ui import links as link_pages
 from signoff.server.ui import router as approvals_pages
 from signoff.server.ui import subscriptions as subscription_pages
 from signoff.server.ui.render import STATIC_DIR, STATIC_PREFIX
@@ -12,6 +13,7 @@ from signoff.server.ui.render import STATIC_DIR, STATIC_PREFIX
 router = APIRouter(include_in_schema=False)
 router.include_router(approvals_pages.router)
 router.include_router(subscription_pages.router)
+router.include_router(link_pages.router)
 
 
 def static_files() -> StaticFiles:

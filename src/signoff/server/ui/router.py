@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from signoff.models import Approval, ApprovalStatus, DecisionRequest, RiskLevel
 from signoff.models._base import MAX_JSON_DEPTH, json_problem
 from signoff.server.auth import client_address
-from signoff.server.domain import approvals, eligibility, reviewers, schemas
+from signoff.server.domain import approvals, eligibility, notifications, reviewers, schemas
 from signoff.server.domain.errors import DomainError, NotFound
 from signoff.server.ratelimit import retry_after_header
 from signoff.server.services import Services, get_services
@@ -472,6 +472,7 @@ async def review_context(
         "policy": notes.get(approval.id),
         "created_by": await queries.created_by(engine, approval.id),
         "deliveries": await services.outbox.for_subject(approval.id),
+        "notifications": await notifications.listing(services, approval.id),
         "changes": changes_of(approval),
         "refusal": refusal,
         "no_approve": no_approve,
