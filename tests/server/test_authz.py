@@ -49,6 +49,7 @@ PAGE_PUBLIC = "page, public"
 FORM = "form (session + CSRF)"
 SIGN_IN_FORM = "sign-in form (CSRF)"
 SLACK_SIGNED = "Slack's request signature"
+LINK_FORM = "decision link form (the signed link, echoed in the form)"
 
 ROUTES: dict[tuple[str, str], str] = {
     # -- public ---------------------------------------------------------------------------
@@ -126,6 +127,9 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/review/{approval_id}/live"): PAGE_PART,
     ("POST", "/review/{approval_id}/check"): PAGE_PART,
     ("POST", "/review/{approval_id}/decision"): FORM,
+    ("GET", "/l/{token}"): PAGE_PUBLIC,
+    ("POST", "/l/{token}"): LINK_FORM,
+    ("GET", "/l/{token}/done"): PAGE_PUBLIC,
     ("GET", "/subscriptions"): PAGE,
     ("GET", "/subscriptions/webhooks/{webhook_id}"): PAGE,
     ("GET", "/subscriptions/workflows/{workflow_id}"): PAGE,
@@ -169,6 +173,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     # None of our callers holds the app's signing secret (tests/server/test_slack_app.py
     # signs requests as Slack does).
     SLACK_SIGNED: {NONE: "401", WRONG: "401", API: "401", REVIEWER: "401", SESSION: "401"},
+    # A signed link is its own credential: no key, token or session decides through it.
+    LINK_FORM: {
+        NONE: "form refused", WRONG: "form refused", API: "form refused",
+        REVIEWER: "form refused", SESSION: "form refused",
+    },
 }  # fmt: skip
 """What each caller gets, by the route's policy."""
 
@@ -198,6 +207,7 @@ class Objects:
     subject_id: str
     delivery_id: str
     reviewer: str = "alice"
+    token: str = "not-a-link-this-service-signed"
 
     def fill(self, path: str) -> str:
         return path.format(**vars(self))
@@ -346,7 +356,11 @@ def served_routes(http: httpx.Client) -> set[tuple[str, str]]:
     """Every route: the OpenAPI document's operations, the pages, the docs and a static file."""
     document = http.get("/openapi.json").json()
     found = {(m.upper(), path) for path, item in document["paths"].items() for m in item}
-    for module in ("signoff.server.ui.router", "signoff.server.ui.subscriptions"):
+    for module in (
+        "signoff.server.ui.router",
+        "signoff.server.ui.subscriptions",
+        "signoff.server.ui.links",
+    ):
         for route in importlib.import_module(module).router.routes:
             found |= {(m, route.path) for m in route.methods - {"HEAD"}}
     docs = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
@@ -408,6 +422,6 @@ def test_authorization_matrix(
     assert checked == sum(len(expected(route)) for route in ROUTES) == MATRIX_SIZE
 
 
-MATRIX_SIZE = 67 * 5 + 4 + 11 * 6
-"""67 routes by 5 callers, the 4 forms once more with their CSRF token, and the 11 admin
-routes (reviewers, groups, policies) by 6 callers (the admin key too): 405 checks."""
+MATRIX_SIZE = 70 * 5 + 4 + 11 * 6
+"""70 routes by 5 callers, the 4 forms once more with their CSRF token, and the 11 admin
+routes (reviewers, groups, policies) by 6 callers (the admin key too): 420 checks."""
