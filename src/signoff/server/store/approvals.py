@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnElement
 
 from signoff.models import (
     Approval,
@@ -310,50 +311,16 @@ class ApprovalStore:
         """Mark PENDING approvals past their SLA as breached, each exactly once (the
         conditional update makes it so across processes) and return them."""
         now = utcnow()
-        due = (
-            select(approvals.c.id)
-            .where(approvals.c.status == ApprovalStatus.PENDING.value)
-            .where(approvals.c.sla_due_at <= now)
-            .where(approvals.c.sla_breached_at.is_(None))
-            .limit(limit)
-        )
-        ids = list(await conn.scalars(due))
-        if not ids:
-            return []
-        result = await conn.execute(
-            update(approvals)
-            .where(approvals.c.id.in_(ids))
-            .where(approvals.c.status == ApprovalStatus.PENDING.value)
-            .where(approvals.c.sla_breached_at.is_(None))
-            .values(sla_breached_at=now)
-            .returning(*approvals.c)
-        )
-        return list(result.mappings())
+        due = and_(approvals.c.sla_due_at <= now, approvals.c.sla_breached_at.is_(None))
+        return await _take_due(conn, due, {"sla_breached_at": now}, limit)
 
     async def remind_due(
         self, conn: AsyncConnection, upcoming: datetime, limit: int = 200
     ) -> list[RowMapping]:
         """PENDING approvals whose reminder is due, moved on to ``upcoming`` and returned,
-        each by exactly one caller (the conditional update, as for SLAs)."""
-        now = utcnow()
-        due = (
-            select(approvals.c.id)
-            .where(approvals.c.status == ApprovalStatus.PENDING.value)
-            .where(approvals.c.remind_at <= now)
-            .limit(limit)
-        )
-        ids = list(await conn.scalars(due))
-        if not ids:
-            return []
-        result = await conn.execute(
-            update(approvals)
-            .where(approvals.c.id.in_(ids))
-            .where(approvals.c.status == ApprovalStatus.PENDING.value)
-            .where(approvals.c.remind_at <= now)
-            .values(remind_at=upcoming)
-            .returning(*approvals.c)
-        )
-        return list(result.mappings())
+        each by exactly one caller."""
+        due = approvals.c.remind_at <= utcnow()
+        return await _take_due(conn, due, {"remind_at": upcoming}, limit)
 
     async def due_ids(self, limit: int = 200) -> list[str]:
         """PENDING approvals past their deadline."""
@@ -365,6 +332,25 @@ class ApprovalStore:
                 .limit(limit)
             )
             return list(ids)
+
+
+async def _take_due(
+    conn: AsyncConnection, due: ColumnElement[bool], values: dict[str, Any], limit: int
+) -> list[RowMapping]:
+    """PENDING approvals for which ``due`` holds, updated with ``values`` and returned.
+    The conditions are repeated on the UPDATE, so that of two processes sweeping at once
+    only one takes each row (the sweeps' "exactly once")."""
+    pending = approvals.c.status == ApprovalStatus.PENDING.value
+    ids = list(await conn.scalars(select(approvals.c.id).where(pending, due).limit(limit)))
+    if not ids:
+        return []
+    result = await conn.execute(
+        update(approvals)
+        .where(approvals.c.id.in_(ids), pending, due)
+        .values(**values)
+        .returning(*approvals.c)
+    )
+    return list(result.mappings())
 
 
 def encode_cursor(created_at: datetime, approval_id: str) -> str:
