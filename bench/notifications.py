@@ -175,4 +175,8 @@ def throughput(quick: bool, workdir: Path) -> dict[str, Any]:
 
 
 def run(quick: bool, workdir: Path) -> dict[str, Any]:
-    return {"latency": latency(quick, workdir), "throughput": throughput(quick, workdir)}
+    return {
+        "quick": quick,
+        "latency": latency(quick, workdir),
+        "throughput": throughput(quick, workdir),
+    }

@@ -739,7 +739,9 @@ def notifications_section(part: dict[str, Any], out: list[str]) -> None:
         "## Part 8: notifications",
         "",
         f"{lat['approvals']} approvals one after another on SQLite, each for a finance group of "
-        "two reviewers with emails, a real SMTP server (aiosmtpd) on loopback:",
+        "two reviewers with emails, a real SMTP server (aiosmtpd) on loopback"
+        + (" (`--quick`: fewer approvals and rounds)" if part.get("quick") else "")
+        + ":",
         "",
         "| from | to | median | p95 | max |",
         "|---|---|---|---|---|",
