@@ -117,7 +117,7 @@
     if (response.status === 401) { window.location.reload(); return; }
     if (!response.ok) return;
     const fresh = parse(await response.text());
-    for (const id of ["status-badge", "who-decides", "deliveries", "trail"]) {
+    for (const id of ["status-badge", "who-decides", "deliveries", "notifications", "trail"]) {
       const here = document.getElementById(id);
       const there = fresh.getElementById(id);
       if (here && there) { here.replaceWith(there); refreshTimes(there); }
