@@ -97,7 +97,7 @@ def mask_target(value: str) -> str:
         return target.address
     try:
         return str(apprise_plugin(target.url).url(privacy=True)).split("?", 1)[0]
-    except ValueError:
+    except Exception:  # a stored URL a newer or older Apprise reads otherwise: never fail a read
         return target.url.split("://", 1)[0] + "://(unknown)"
 
 
